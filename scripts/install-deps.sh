@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs everything connwatch needs to build, test and run, from Debian 12 packages.
+# Idempotent: packages already present are left as they are.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config git clang clang-format clang-tidy libclang-rt-14-dev
+  # libraries (the fixed stack)
+  libboost-dev libpcap-dev prometheus-cpp-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
+  libspdlog-dev libfmt-dev libcap-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
+  # what the tests meet as a user would: promtool, a real Prometheus, curl, the lab's tools
+  prometheus curl iproute2 iptables tcpdump nginx-light procps python3
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  # The Prometheus and nginx packages start services on install; the tests start their own.
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  for svc in prometheus nginx; do
+    $sudo systemctl disable --now "$svc" >/dev/null 2>&1 || $sudo service "$svc" stop >/dev/null 2>&1 || true
+  done
+fi
