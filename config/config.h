@@ -1,0 +1,91 @@
+// The agent's configuration (SPEC §3). Every default lives here, in the member initialisers.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/address.h"
+#include "config/units.h"
+
+namespace connwatch::config {
+
+using namespace std::chrono_literals;
+
+enum class LogLevel { kDebug, kInfo, kWarn, kError };
+std::string_view to_string(LogLevel level);
+
+// How retry delays are spread (TCP-NOTES §6): none, full, equal, decorrelated.
+enum class Jitter { kNone, kFull, kEqual, kDecorrelated };
+std::string_view to_string(Jitter jitter);
+
+struct AgentSettings {
+  ListenAddress listen{"", 9873};
+  LogLevel log_level = LogLevel::kInfo;
+};
+
+struct WebSettings {
+  std::string tls_cert;  // PEM; both set = HTTPS
+  std::string tls_key;
+  std::map<std::string, std::string> basic_auth_users;  // user -> bcrypt or sha256 hash
+};
+
+struct CaptureSettings {
+  bool enabled = true;
+  std::string interface = "any";
+  int snaplen = 128;  // SLL2 + IPv4/6 + TCP with options
+  std::uint64_t buffer_size = 32ULL << 20;
+  std::uint32_t max_flows = 262144;
+  Duration flow_idle_timeout = 5min;
+  std::vector<std::uint16_t> ports;  // service ports to label; others become "other"
+  int max_peers = 20;
+};
+
+struct SocketsSettings {
+  bool enabled = true;
+  Duration interval = 5s;
+  int max_destinations = 20;
+};
+
+struct PoolSettings {
+  int max_connections = 4;
+  Duration idle_timeout = 30s;
+  Duration max_lifetime = 5min;  // 0 = never retire for age
+  Duration connect_timeout = 3s;
+  Duration request_timeout = 5s;
+};
+
+struct RetrySettings {
+  int max_attempts = 3;  // 1 = no retries
+  Duration base_delay = 100ms;
+  Duration max_delay = 5s;
+  Jitter jitter = Jitter::kFull;
+  double budget_ratio = 0.2;  // retries may add at most this share to attempts
+};
+
+struct Target {
+  std::string name;
+  TargetUrl url;
+  std::string url_text;  // as written, for display
+  Duration interval = 10s;
+  std::string method = "GET";
+  std::vector<int> expect_status{200};
+  PoolSettings pool;    // [pool] with this target's overrides applied
+  RetrySettings retry;  // [retry] with this target's overrides applied
+};
+
+struct Config {
+  std::filesystem::path source;  // the file it came from; empty for built-in defaults
+  AgentSettings agent;
+  WebSettings web;
+  CaptureSettings capture;
+  SocketsSettings sockets;
+  PoolSettings pool;
+  RetrySettings retry;
+  std::vector<Target> targets;
+};
+
+}  // namespace connwatch::config

@@ -1,0 +1,133 @@
+#include "config/loader.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace connwatch::config {
+namespace {
+
+using namespace std::chrono_literals;
+
+const std::filesystem::path kSource(CONNWATCH_SOURCE_DIR);
+
+TEST(ConfigLoader, EmptyFileGivesEveryDefaultOfTheSpec) {
+  const Config c = parse_config("", "empty.toml");
+  EXPECT_EQ(c.agent.listen.to_string(), ":9873");
+  EXPECT_EQ(c.agent.log_level, LogLevel::kInfo);
+  EXPECT_TRUE(c.capture.enabled);
+  EXPECT_EQ(c.capture.interface, "any");
+  EXPECT_EQ(c.capture.snaplen, 128);
+  EXPECT_EQ(c.capture.buffer_size, 32U << 20);
+  EXPECT_EQ(c.capture.max_flows, 262144U);
+  EXPECT_EQ(c.capture.flow_idle_timeout, 5min);
+  EXPECT_EQ(c.capture.max_peers, 20);
+  EXPECT_EQ(c.sockets.interval, 5s);
+  EXPECT_EQ(c.sockets.max_destinations, 20);
+  EXPECT_EQ(c.pool.max_connections, 4);
+  EXPECT_EQ(c.pool.idle_timeout, 30s);
+  EXPECT_EQ(c.pool.max_lifetime, 5min);
+  EXPECT_EQ(c.pool.connect_timeout, 3s);
+  EXPECT_EQ(c.pool.request_timeout, 5s);
+  EXPECT_EQ(c.retry.max_attempts, 3);
+  EXPECT_EQ(c.retry.base_delay, 100ms);
+  EXPECT_EQ(c.retry.max_delay, 5s);
+  EXPECT_EQ(c.retry.jitter, Jitter::kFull);
+  EXPECT_DOUBLE_EQ(c.retry.budget_ratio, 0.2);
+  EXPECT_TRUE(c.targets.empty());
+}
+
+TEST(ConfigLoader, ShippedExamplesLoadClean) {
+  std::size_t loaded = 0;
+  for (const auto& dir : {kSource / "config", kSource / "config/examples"}) {
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+      if (entry.path().extension() != ".toml") continue;
+      SCOPED_TRACE(entry.path().string());
+      EXPECT_NO_THROW(load_config_file(entry.path()));
+      ++loaded;
+    }
+  }
+  EXPECT_GE(loaded, 3U);
+}
+
+TEST(ConfigLoader, FullExampleSpellsOutTheDefaults) {
+  const Config defaults = parse_config("", "empty.toml");
+  const Config full = load_config_file(kSource / "config/examples/full.toml");
+  EXPECT_EQ(full.capture.buffer_size, defaults.capture.buffer_size);
+  EXPECT_EQ(full.pool.max_lifetime, defaults.pool.max_lifetime);
+  EXPECT_EQ(full.retry.jitter, defaults.retry.jitter);
+  EXPECT_EQ(full.sockets.max_destinations, defaults.sockets.max_destinations);
+}
+
+TEST(ConfigLoader, TargetsInheritPoolAndRetryWhereverTheyAppear) {
+  const Config c = parse_config(R"(
+[[target]]
+name = "api"
+url = "http://api.internal:8080/healthz"
+
+[pool]
+idle_timeout = "4s"
+
+[retry]
+max_attempts = 5
+)",
+                                "inherit.toml");
+  ASSERT_EQ(c.targets.size(), 1U);
+  EXPECT_EQ(c.targets[0].pool.idle_timeout, 4s);
+  EXPECT_EQ(c.targets[0].retry.max_attempts, 5);
+  EXPECT_EQ(c.targets[0].pool.max_connections, 4);
+}
+
+TEST(ConfigLoader, TargetOverridesPoolAndRetryFlatOrInSubtables) {
+  const Config c = load_config_file(kSource / "config/examples/services.toml");
+  ASSERT_EQ(c.targets.size(), 3U);
+  const Target& api = c.targets[0];
+  EXPECT_EQ(api.name, "api");
+  EXPECT_EQ(api.url.host, "api.internal");
+  EXPECT_EQ(api.url.port, 8080);
+  EXPECT_EQ(api.url.path, "/healthz");
+  EXPECT_EQ(api.pool.max_lifetime, 1min);
+  EXPECT_EQ(api.pool.idle_timeout, 4s);  // from [pool]
+  EXPECT_EQ(api.expect_status, (std::vector<int>{200, 204}));
+  const Target& payments = c.targets[1];
+  EXPECT_EQ(payments.url.scheme, Scheme::kHttps);
+  EXPECT_EQ(payments.url.port, 443);
+  EXPECT_EQ(payments.method, "HEAD");
+  EXPECT_EQ(payments.retry.max_attempts, 2);
+  EXPECT_EQ(payments.retry.jitter, Jitter::kDecorrelated);
+  EXPECT_EQ(payments.retry.base_delay, 100ms);
+  const Target& db = c.targets[2];
+  EXPECT_EQ(db.url.scheme, Scheme::kTcp);
+  EXPECT_EQ(db.url.authority(), "db.internal:5432");
+  EXPECT_EQ(db.retry.max_attempts, 3);  // the override stayed with its own target
+  EXPECT_EQ(c.capture.ports, (std::vector<std::uint16_t>{5432, 8080}));
+}
+
+TEST(ConfigLoader, SizesAcceptIntegersAndUnits) {
+  EXPECT_EQ(parse_config("[capture]\nbuffer_size = 4194304\n", "a.toml").capture.buffer_size,
+            4U << 20);
+  EXPECT_EQ(parse_config("[capture]\nbuffer_size = \"64MiB\"\n", "a.toml").capture.buffer_size,
+            64U << 20);
+}
+
+TEST(ConfigLoader, ReportsEveryErrorNotJustTheFirst) {
+  try {
+    parse_config("[agent]\nlog_level = 3\n[pool]\nmax_connections = -1\nbogus = 1\n", "m.toml");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.messages().size(), 3U);
+  }
+}
+
+TEST(ConfigLoader, MissingFileNamesTheFile) {
+  try {
+    load_config_file("/nonexistent/agent.toml");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "/nonexistent/agent.toml: cannot read config file: No such file or directory");
+  }
+}
+
+}  // namespace
+}  // namespace connwatch::config
