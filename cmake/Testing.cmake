@@ -17,7 +17,8 @@ endfunction()
 
 # connwatch_add_python_test(NAME SCRIPT path.py [LABELS l...] [TIMEOUT s])
 # A test that drives the real binaries as a user would (subprocesses, HTTP, promtool).
-# Exit code 77 means skipped (no root, no network namespaces), with the reason printed.
+# Exit code 77 means skipped (no root, no network namespaces), with the reason printed. They run
+# alone (RUN_SERIAL): they measure real sockets and timing, which a parallel build would disturb.
 function(connwatch_add_python_test name)
   cmake_parse_arguments(ARG "" "SCRIPT;TIMEOUT" "LABELS" ${ARGN})
   if(NOT ARG_TIMEOUT)
@@ -25,7 +26,7 @@ function(connwatch_add_python_test name)
   endif()
   add_test(NAME ${name} COMMAND python3 -u ${ARG_SCRIPT} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
   set_tests_properties(${name} PROPERTIES
-    LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT} SKIP_RETURN_CODE 77
+    LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT} SKIP_RETURN_CODE 77 RUN_SERIAL TRUE
     ENVIRONMENT "CONNWATCH_SOURCE_DIR=${PROJECT_SOURCE_DIR};CONNWATCH_BINARY_DIR=${PROJECT_BINARY_DIR};PYTHONPATH=${PROJECT_SOURCE_DIR}/tests;PYTHONDONTWRITEBYTECODE=1")
 endfunction()
 

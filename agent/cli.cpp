@@ -1,0 +1,155 @@
+#include "agent/cli.h"
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <map>
+
+#include "config/units.h"
+
+#ifndef CONNWATCH_SOURCE_DIR
+#define CONNWATCH_SOURCE_DIR ""
+#endif
+#ifndef CONNWATCH_BINARY_DIR
+#define CONNWATCH_BINARY_DIR ""
+#endif
+
+namespace connwatch::agent {
+
+std::string_view to_string(OutputFormat format) {
+  switch (format) {
+    case OutputFormat::kText:
+      return "text";
+    case OutputFormat::kJson:
+      return "json";
+    case OutputFormat::kPrometheus:
+      return "prometheus";
+  }
+  return "text";
+}
+
+std::string default_config_path() {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  const std::string build_dir = CONNWATCH_BINARY_DIR;
+  if (!ec && !build_dir.empty() && exe.string().starts_with(build_dir + "/")) {
+    return std::string(CONNWATCH_SOURCE_DIR) + "/config/agent.toml";
+  }
+  return "/etc/connwatch/agent.toml";
+}
+
+std::optional<CliOptions> parse_cli(int argc, const char* const* argv, std::ostream& err) {
+  CliOptions options;
+  CLI::App app{"connwatch agent: tells you why TCP connections die", "agent"};
+  app.set_help_flag();  // --help is handled below so it can print to our stream
+  app.get_formatter()->column_width(30);
+  app.footer(
+      "Usage:\n"
+      "  agent [--config FILE] [--listen ADDR:PORT] [--log-level LEVEL]\n"
+      "  agent --diagnose [--config FILE] [--target URL]... [--duration SECONDS]\n"
+      "                   [--interface IFACE] [--format text|json]\n"
+      "  agent --replay FILE.pcap [--format text|json|prometheus]\n"
+      "  agent --check-config [--config FILE]\n"
+      "  agent --version | --help\n\n"
+      "Exit codes: 0 ok, 1 diagnose found a warning or worse, 2 usage or config error,\n"
+      "3 runtime failure.");
+
+  bool help = false, version = false, diagnose = false, check_config = false;
+  std::string config_path, listen, log_level, duration, format, interface, replay;
+  app.add_flag("-h,--help", help, "Print this help and exit");
+  app.add_flag("--version", version, "Print the version and exit");
+  app.add_option("--config", config_path, "Config file (default: " + default_config_path() + ")")
+      ->type_name("FILE");
+  app.add_option("--listen", listen, "Serve /metrics on ADDR:PORT (default :9873)")
+      ->type_name("ADDR:PORT");
+  app.add_option("--log-level", log_level, "debug | info | warn | error")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
+      ->type_name("LEVEL");
+  app.add_flag("--diagnose", diagnose, "Measure once, print findings with the fix for each");
+  app.add_option("--target", options.targets, "With --diagnose: a URL to probe (repeatable)")
+      ->type_name("URL");
+  app.add_option("--duration", duration, "With --diagnose: how long to measure (default 10s)")
+      ->type_name("SECONDS");
+  app.add_option("--interface", interface, "With --diagnose: capture interface (default: config)")
+      ->type_name("IFACE");
+  app.add_option("--replay", replay, "Read a pcap/pcapng file and report resets and TIME_WAIT")
+      ->type_name("FILE.pcap");
+  app.add_option("--format", format, "text | json (diagnose, replay) | prometheus (replay)")
+      ->check(CLI::IsMember({"text", "json", "prometheus"}))
+      ->type_name("FORMAT");
+  app.add_flag("--check-config", check_config, "Validate the config and exit");
+
+  auto usage_error = [&err](const std::string& message) -> std::optional<CliOptions> {
+    err << "agent: " << message << "\nRun 'agent --help' for usage.\n";
+    return std::nullopt;
+  };
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return usage_error(e.what());
+  }
+
+  if (help) {
+    options.mode = Mode::kHelp;
+    options.help_text = app.help();
+    return options;
+  }
+  if (version) {
+    options.mode = Mode::kVersion;
+    return options;
+  }
+  if (int(diagnose) + int(!replay.empty()) + int(check_config) > 1) {
+    return usage_error("--diagnose, --replay and --check-config exclude each other");
+  }
+  if (diagnose) options.mode = Mode::kDiagnose;
+  if (!replay.empty()) {
+    options.mode = Mode::kReplay;
+    options.replay_file = replay;
+  }
+  if (check_config) options.mode = Mode::kCheckConfig;
+
+  if (!config_path.empty()) options.config_path = config_path;
+  if (!listen.empty()) {
+    std::string why;
+    auto address = config::parse_listen_address(listen, why);
+    if (!address) return usage_error("--listen: bad listen address: " + why);
+    options.listen = *address;
+  }
+  if (!log_level.empty()) {
+    static const std::map<std::string, config::LogLevel> kLevels{
+        {"debug", config::LogLevel::kDebug},
+        {"info", config::LogLevel::kInfo},
+        {"warn", config::LogLevel::kWarn},
+        {"error", config::LogLevel::kError}};
+    options.log_level = kLevels.at(log_level);
+  }
+
+  const bool diagnosing = options.mode == Mode::kDiagnose;
+  if (!diagnosing && (!options.targets.empty() || !duration.empty() || !interface.empty())) {
+    return usage_error("--target, --duration and --interface go with --diagnose");
+  }
+  if (!duration.empty()) {
+    // Plain seconds as SPEC §2 writes it ("--duration 30"), or a duration ("30s", "2m").
+    auto parsed = config::parse_duration(duration);
+    if (!parsed) parsed = config::parse_duration(duration + "s");
+    if (!parsed || parsed->count() <= 0) {
+      return usage_error("--duration: \"" + duration + "\" is not a number of seconds");
+    }
+    options.duration = *parsed;
+  }
+  if (!interface.empty()) options.interface = interface;
+
+  if (!format.empty()) {
+    if (options.mode != Mode::kDiagnose && options.mode != Mode::kReplay) {
+      return usage_error("--format goes with --diagnose or --replay");
+    }
+    if (format == "prometheus" && options.mode != Mode::kReplay) {
+      return usage_error("--format prometheus goes with --replay");
+    }
+    options.format = format == "json"         ? OutputFormat::kJson
+                     : format == "prometheus" ? OutputFormat::kPrometheus
+                                              : OutputFormat::kText;
+  }
+  return options;
+}
+
+}  // namespace connwatch::agent

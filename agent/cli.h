@@ -1,0 +1,47 @@
+// The command line of SPEC §2, parsed into what the agent should do.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+
+namespace connwatch::agent {
+
+enum class Mode { kRun, kDiagnose, kReplay, kCheckConfig, kVersion, kHelp };
+
+// What --format asked for; which ones a mode accepts is checked by parse_cli.
+enum class OutputFormat { kText, kJson, kPrometheus };
+std::string_view to_string(OutputFormat format);
+
+struct CliOptions {
+  Mode mode = Mode::kRun;
+  std::optional<std::string> config_path;  // --config; unset = the default path
+  std::optional<config::ListenAddress> listen;
+  std::optional<config::LogLevel> log_level;
+  std::vector<std::string> targets;  // --diagnose --target URL...
+  std::chrono::milliseconds duration{std::chrono::seconds(10)};
+  std::optional<std::string> interface;
+  std::string replay_file;
+  OutputFormat format = OutputFormat::kText;
+  std::string help_text;  // for kHelp
+};
+
+// Exit codes of SPEC §2.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFindings = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitRuntime = 3;
+
+// Parses argv. On a usage error writes the message and a hint to `err` and returns nullopt
+// (exit 2).
+std::optional<CliOptions> parse_cli(int argc, const char* const* argv, std::ostream& err);
+
+// Where the config comes from without --config: config/agent.toml of the source tree when
+// running from a build tree, /etc/connwatch/agent.toml when installed.
+std::string default_config_path();
+
+}  // namespace connwatch::agent
