@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <ostream>
 #include <set>
 #include <string>
 #include <vector>
@@ -18,6 +19,9 @@ struct InvalidCase {
   // Messages without the file name, which the test puts in front: ":line:column: key: what".
   std::vector<std::string> messages;
 };
+
+// Names the case in test output instead of dumping its bytes.
+void PrintTo(const InvalidCase& c, std::ostream* os) { *os << c.name; }
 
 const std::vector<InvalidCase> kInvalidCases = {
     {"bad_duration",
