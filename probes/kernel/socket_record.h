@@ -1,0 +1,30 @@
+// One TCP socket from a sock_diag dump, and the interface that consumes them one at a time so a
+// dump of 100k sockets is aggregated while it streams instead of being stored.
+#pragma once
+
+#include <cstdint>
+
+#include "probes/kernel/endpoint.h"
+#include "probes/kernel/tcp_state.h"
+
+namespace connwatch::kernel {
+
+struct SocketRecord {
+  TcpState state = TcpState::kClose;
+  Endpoint local;
+  Endpoint remote;
+  // The socket's inode (what /proc/<pid>/fd/* links to as "socket:[inode]"). Zero for TIME_WAIT
+  // and request sockets: they are kernel-only minisocks with no file, so they have no owner.
+  std::uint32_t inode = 0;
+  std::uint32_t uid = 0;
+  std::uint8_t timer = 0;        // idiag_timer: 3 = TIME_WAIT timer
+  std::uint32_t expires_ms = 0;  // time left on that timer
+};
+
+class SocketVisitor {
+ public:
+  virtual ~SocketVisitor() = default;
+  virtual void on_socket(const SocketRecord& socket) = 0;
+};
+
+}  // namespace connwatch::kernel
