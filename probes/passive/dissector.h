@@ -1,0 +1,35 @@
+// The packet dissector: a pure function from captured bytes + link type to a TcpSegment.
+//
+// It never trusts a length field: every read is checked against the captured bytes, and every
+// header length is checked against the enclosing IP length. Running out of captured bytes
+// (snaplen) and lengths that contradict each other are different outcomes, as in tcpdump.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "probes/passive/link_type.h"
+#include "probes/passive/tcp_segment.h"
+
+namespace connwatch::passive {
+
+enum class DissectOutcome : std::uint8_t {
+  kSegment,    // a TCP header up to and including the flags byte was read
+  kNotTcp,     // well formed, but not a TCP segment with a header (other protocol, ARP,
+               // non-first fragment, unsupported extension header or link protocol)
+  kTruncated,  // the capture ends before the fields we need (snaplen too small)
+  kMalformed,  // a version or length field is impossible or contradicts another
+};
+
+// Also the `reason` label of connwatch_capture_malformed_packets_total (truncated, malformed).
+std::string_view to_string(DissectOutcome outcome);
+
+struct DissectResult {
+  DissectOutcome outcome = DissectOutcome::kNotTcp;
+  TcpSegment segment;  // meaningful only when outcome == kSegment
+};
+
+DissectResult dissect(std::span<const std::uint8_t> packet, LinkType link);
+
+}  // namespace connwatch::passive

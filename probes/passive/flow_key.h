@@ -1,0 +1,92 @@
+// FlowKey: a TCP 4-tuple in canonical order, so both directions of a connection share one key.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <utility>
+
+#include "probes/passive/ip_address.h"
+#include "probes/passive/tcp_segment.h"
+
+namespace connwatch::passive {
+
+// Which endpoint of the canonical key sent a segment: kA is the lower (address, port).
+enum class FlowSide : std::uint8_t { kA = 0, kB = 1 };
+
+constexpr FlowSide opposite(FlowSide side) {
+  return side == FlowSide::kA ? FlowSide::kB : FlowSide::kA;
+}
+
+struct FlowKey {
+  IpAddress address_a;
+  IpAddress address_b;
+  std::uint16_t port_a = 0;
+  std::uint16_t port_b = 0;
+
+  // The key of the segment's connection and the side that sent it.
+  static std::pair<FlowKey, FlowSide> of(const TcpSegment& segment) {
+    // Any total order works as long as both directions agree: compare the addresses as two
+    // native 64-bit words, not lexicographically.
+    std::uint64_t src[2];
+    std::uint64_t dst[2];
+    std::memcpy(src, segment.src.bytes.data(), sizeof(src));
+    std::memcpy(dst, segment.dst.bytes.data(), sizeof(dst));
+    const bool src_is_a = src[0] != dst[0]   ? src[0] < dst[0]
+                          : src[1] != dst[1] ? src[1] < dst[1]
+                                             : segment.src_port <= segment.dst_port;
+    std::pair<FlowKey, FlowSide> result;
+    FlowKey& key = result.first;
+    if (src_is_a) {
+      key.address_a = segment.src;
+      key.address_b = segment.dst;
+      key.port_a = segment.src_port;
+      key.port_b = segment.dst_port;
+    } else {
+      key.address_a = segment.dst;
+      key.address_b = segment.src;
+      key.port_a = segment.dst_port;
+      key.port_b = segment.src_port;
+    }
+    result.second = src_is_a ? FlowSide::kA : FlowSide::kB;
+    return result;
+  }
+
+  const IpAddress& address(FlowSide side) const {
+    return side == FlowSide::kA ? address_a : address_b;
+  }
+  std::uint16_t port(FlowSide side) const { return side == FlowSide::kA ? port_a : port_b; }
+
+  // Multiply-xorshift over the address words and ports; both directions hash the same because
+  // the key is canonical.
+  std::uint32_t hash() const {
+    std::uint64_t words[4];
+    std::memcpy(&words[0], address_a.bytes.data(), 8);
+    std::memcpy(&words[1], address_a.bytes.data() + 8, 8);
+    std::memcpy(&words[2], address_b.bytes.data(), 8);
+    std::memcpy(&words[3], address_b.bytes.data() + 8, 8);
+    std::uint64_t h = (static_cast<std::uint64_t>(port_a) << 16 | port_b) ^
+                      static_cast<std::uint64_t>(address_a.family) << 40;
+    for (const std::uint64_t word : words) {
+      h = (h ^ word) * 0x9E3779B97F4A7C15ULL;
+      h ^= h >> 32;
+    }
+    return static_cast<std::uint32_t>(h);
+  }
+
+  // Byte comparison, as words: the key has no padding (static_assert below), and this is the
+  // hottest comparison of the packet path.
+  friend bool operator==(const FlowKey& a, const FlowKey& b) {
+    static_assert(sizeof(FlowKey) == 38);
+    std::uint64_t x[5] = {};
+    std::uint64_t y[5] = {};
+    std::memcpy(x, &a, sizeof(FlowKey));
+    std::memcpy(y, &b, sizeof(FlowKey));
+    return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
+  }
+};
+
+static_assert(std::has_unique_object_representations_v<FlowKey>,
+              "FlowKey is compared with memcmp: it must not contain padding");
+
+}  // namespace connwatch::passive

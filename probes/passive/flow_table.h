@@ -1,0 +1,248 @@
+// FlowTable: per-connection state keyed by FlowKey, bounded by max_flows.
+//
+// Laid out for a packet path that is one cache miss per packet: an open-addressing index (linear
+// probing, backward-shift deletion) whose slots carry a 32-bit hash tag next to the entry
+// position, so probing never touches entries; the LRU links in their own small array (8 bytes a
+// flow: L3-resident at 262144 flows) rather than in the entries, so moving a flow to the front
+// does not pull its list neighbours' entries in; and the entries themselves. Memory is fixed by
+// max_flows: index 16 B + links 8 B + entry per flow.
+//
+// Entries sit on one of two LRU lists: open flows, and closed flows that linger only to absorb
+// retransmissions. When the table is full the least recently seen closed flow goes first, then
+// the least recently seen open one; both count as evictions. Idle flows expire by packet time.
+#pragma once
+
+#include <algorithm>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "probes/passive/flow_key.h"
+#include "probes/passive/tcp_segment.h"
+
+namespace connwatch::passive {
+
+template <typename State>
+class FlowTable {
+ public:
+  struct Entry {
+    FlowKey key;
+    bool closed = false;
+    State state{};
+  };
+
+  explicit FlowTable(std::size_t max_flows)
+      : max_flows_(std::clamp<std::size_t>(max_flows, 1, kMaxFlows)),
+        index_(std::bit_ceil(max_flows_ * 2), 0),
+        mask_(index_.size() - 1) {}
+
+  // The entry for `key`, or nullptr.
+  Entry* find(const FlowKey& key) {
+    const std::uint32_t hash = key.hash();
+    const std::size_t slot = find_slot(key, hash);
+    return index_[slot] == 0 ? nullptr : &entries_[position_of(index_[slot])];
+  }
+
+  // Prefetch hints for a batch of lookups (see PacketPipeline): first the index slot, then,
+  // once that is cached, the entry it points to. Never required for correctness.
+  void prefetch_slot(std::uint32_t hash) const { __builtin_prefetch(&index_[hash & mask_]); }
+  void prefetch_entry(std::uint32_t hash) const {
+    for (std::size_t slot = hash & mask_; index_[slot] != 0; slot = (slot + 1) & mask_) {
+      if (hash_of(index_[slot]) == hash) {
+        const std::uint32_t position = position_of(index_[slot]);
+        __builtin_prefetch(&entries_[position]);
+        __builtin_prefetch(reinterpret_cast<const char*>(&entries_[position]) + 64);
+        __builtin_prefetch(&links_[position]);
+        return;
+      }
+    }
+  }
+
+  // The entry for `key`, inserting a fresh State when absent (evicting first when full). The
+  // entry becomes the most recently seen. References stay valid until the next insert.
+  Entry& find_or_insert(const FlowKey& key, PacketTime now, bool& inserted) {
+    return find_or_insert(key, key.hash(), now, inserted);
+  }
+  Entry& find_or_insert(const FlowKey& key, std::uint32_t hash, PacketTime now, bool& inserted) {
+    std::size_t slot = find_slot(key, hash);
+    if (index_[slot] != 0) {
+      inserted = false;
+      const std::uint32_t position = position_of(index_[slot]);
+      touch(position, now);
+      return entries_[position];
+    }
+    inserted = true;
+    if (size_ == max_flows_) {
+      evict_one();
+      slot = find_slot(key, hash);  // the eviction may have shifted the probe sequence
+    }
+    std::uint32_t position;
+    if (free_ != kNone) {
+      position = free_;
+      free_ = links_[position].next;
+      entries_[position] = Entry{};
+    } else {
+      position = static_cast<std::uint32_t>(entries_.size());
+      entries_.emplace_back();
+      links_.emplace_back();
+    }
+    Entry& entry = entries_[position];
+    entry.key = key;
+    links_[position].hash = hash;
+    links_[position].last_seen = now;
+    index_[slot] = slot_value(hash, position);
+    link_front(position);
+    ++size_;
+    return entry;
+  }
+
+  // Moves a flow to the closed list, where it lingers for `closed_linger` instead of the idle
+  // timeout; reopen() moves it back (a new connection on the same 4-tuple).
+  void close(Entry& entry) { move_to(entry, true); }
+  void reopen(Entry& entry) { move_to(entry, false); }
+
+  // Drops open flows idle for `open_idle` and closed flows idle for `closed_linger`.
+  void expire(PacketTime now, PacketTime open_idle, PacketTime closed_linger) {
+    expire_list(open_, now, open_idle);
+    expire_list(closed_, now, closed_linger);
+  }
+
+  std::size_t size() const { return size_; }
+  std::size_t max_flows() const { return max_flows_; }
+  std::uint64_t evicted() const { return evicted_; }
+  std::uint64_t expired() const { return expired_; }
+
+ private:
+  static constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
+  // Entry positions are 32-bit and the index is twice the table.
+  static constexpr std::size_t kMaxFlows = std::size_t{1} << 30;
+
+  // Everything list maintenance, expiry and removal need, so they never read a cold entry.
+  struct Link {
+    std::uint32_t prev = kNone;
+    std::uint32_t next = kNone;
+    std::uint32_t hash = 0;
+    PacketTime last_seen{};
+  };
+  struct List {
+    std::uint32_t head = kNone;  // most recently seen
+    std::uint32_t tail = kNone;  // least recently seen
+  };
+
+  // Index slot: hash tag in the high half, entry position + 1 in the low half; 0 = empty.
+  static std::uint64_t slot_value(std::uint32_t hash, std::uint32_t position) {
+    return static_cast<std::uint64_t>(hash) << 32 | (position + 1);
+  }
+  static std::uint32_t position_of(std::uint64_t value) {
+    return static_cast<std::uint32_t>(value) - 1;
+  }
+  static std::uint32_t hash_of(std::uint64_t value) {
+    return static_cast<std::uint32_t>(value >> 32);
+  }
+
+  std::size_t find_slot(const FlowKey& key, std::uint32_t hash) const {
+    std::size_t slot = hash & mask_;
+    while (index_[slot] != 0) {
+      if (hash_of(index_[slot]) == hash && entries_[position_of(index_[slot])].key == key) {
+        return slot;
+      }
+      slot = (slot + 1) & mask_;
+    }
+    return slot;
+  }
+
+  List& list_of(std::uint32_t position) { return entries_[position].closed ? closed_ : open_; }
+
+  void unlink(std::uint32_t position, List& list) {
+    Link& link = links_[position];
+    if (link.prev != kNone) {
+      links_[link.prev].next = link.next;
+    } else {
+      list.head = link.next;
+    }
+    if (link.next != kNone) {
+      links_[link.next].prev = link.prev;
+    } else {
+      list.tail = link.prev;
+    }
+    link.prev = link.next = kNone;
+  }
+
+  void link_front(std::uint32_t position) {
+    List& list = list_of(position);
+    Link& link = links_[position];
+    link.prev = kNone;
+    link.next = list.head;
+    if (list.head != kNone) links_[list.head].prev = position;
+    list.head = position;
+    if (list.tail == kNone) list.tail = position;
+  }
+
+  void touch(std::uint32_t position, PacketTime now) {
+    links_[position].last_seen = std::max(links_[position].last_seen, now);
+    List& list = entries_[position].closed ? closed_ : open_;
+    if (list.head == position) return;
+    unlink(position, list);
+    link_front(position);
+  }
+
+  void move_to(Entry& entry, bool closed) {
+    if (entry.closed == closed) return;
+    const auto position = static_cast<std::uint32_t>(&entry - entries_.data());
+    unlink(position, list_of(position));
+    entry.closed = closed;
+    link_front(position);
+  }
+
+  void evict_one() {
+    List& list = closed_.tail != kNone ? closed_ : open_;
+    remove(list.tail, list);
+    ++evicted_;
+  }
+
+  void expire_list(List& list, PacketTime now, PacketTime idle) {
+    while (list.tail != kNone && now - links_[list.tail].last_seen >= idle) {
+      remove(list.tail, list);
+      ++expired_;
+    }
+  }
+
+  // Finds the index slot by position, not by key: no entry read.
+  void remove(std::uint32_t position, List& list) {
+    std::size_t hole = links_[position].hash & mask_;
+    while (position_of(index_[hole]) != position) hole = (hole + 1) & mask_;
+    index_[hole] = 0;
+    // Backward-shift deletion: pull later members of the probe run into the hole so lookups
+    // never need tombstones.
+    for (std::size_t slot = (hole + 1) & mask_; index_[slot] != 0; slot = (slot + 1) & mask_) {
+      const std::size_t home = hash_of(index_[slot]) & mask_;
+      const bool stays =
+          hole <= slot ? (hole < home && home <= slot) : (hole < home || home <= slot);
+      if (!stays) {
+        index_[hole] = index_[slot];
+        index_[slot] = 0;
+        hole = slot;
+      }
+    }
+    unlink(position, list);
+    links_[position].next = free_;
+    free_ = position;
+    --size_;
+  }
+
+  std::size_t max_flows_;
+  std::vector<std::uint64_t> index_;
+  std::size_t mask_;
+  std::vector<Entry> entries_;
+  std::vector<Link> links_;  // parallel to entries_; `next` chains the free list
+  std::uint32_t free_ = kNone;
+  List open_;
+  List closed_;
+  std::size_t size_ = 0;
+  std::uint64_t evicted_ = 0;
+  std::uint64_t expired_ = 0;
+};
+
+}  // namespace connwatch::passive

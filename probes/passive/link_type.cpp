@@ -1,0 +1,74 @@
+#include "probes/passive/link_type.h"
+
+#include <pcap/pcap.h>
+
+namespace connwatch::passive {
+
+std::string_view to_string(LinkType link) {
+  switch (link) {
+    case LinkType::kEthernet:
+      return "ethernet";
+    case LinkType::kLinuxSll:
+      return "linux_sll";
+    case LinkType::kLinuxSll2:
+      return "linux_sll2";
+    case LinkType::kNull:
+      return "null";
+    case LinkType::kLoop:
+      return "loop";
+    case LinkType::kRaw:
+      return "raw";
+    case LinkType::kIpv4:
+      return "ipv4";
+    case LinkType::kIpv6:
+      return "ipv6";
+  }
+  return "unknown";
+}
+
+int to_dlt(LinkType link) {
+  switch (link) {
+    case LinkType::kEthernet:
+      return DLT_EN10MB;
+    case LinkType::kLinuxSll:
+      return DLT_LINUX_SLL;
+    case LinkType::kLinuxSll2:
+      return DLT_LINUX_SLL2;
+    case LinkType::kNull:
+      return DLT_NULL;
+    case LinkType::kLoop:
+      return DLT_LOOP;
+    case LinkType::kRaw:
+      return DLT_RAW;
+    case LinkType::kIpv4:
+      return DLT_IPV4;
+    case LinkType::kIpv6:
+      return DLT_IPV6;
+  }
+  return -1;
+}
+
+std::optional<LinkType> link_type_from_dlt(int dlt) {
+  switch (dlt) {
+    case DLT_EN10MB:
+      return LinkType::kEthernet;
+    case DLT_LINUX_SLL:
+      return LinkType::kLinuxSll;
+    case DLT_LINUX_SLL2:
+      return LinkType::kLinuxSll2;
+    case DLT_NULL:
+      return LinkType::kNull;
+    case DLT_LOOP:
+      return LinkType::kLoop;
+    case DLT_RAW:
+      return LinkType::kRaw;
+    case DLT_IPV4:
+      return LinkType::kIpv4;
+    case DLT_IPV6:
+      return LinkType::kIpv6;
+    default:
+      return std::nullopt;
+  }
+}
+
+}  // namespace connwatch::passive

@@ -1,0 +1,26 @@
+// LinkType: the link-layer framings the dissector understands, mapped from pcap DLT_* values.
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+namespace connwatch::passive {
+
+enum class LinkType {
+  kEthernet,   // DLT_EN10MB, with 802.1Q / 802.1ad (QinQ) tags
+  kLinuxSll,   // DLT_LINUX_SLL, 16-byte cooked header ("any" before libpcap 1.10)
+  kLinuxSll2,  // DLT_LINUX_SLL2, 20-byte cooked header with ifindex
+  kNull,       // DLT_NULL, 4-byte address family in the capturing host's byte order
+  kLoop,       // DLT_LOOP, 4-byte address family in network byte order
+  kRaw,        // DLT_RAW, IPv4 or IPv6 chosen by the version nibble
+  kIpv4,       // DLT_IPV4
+  kIpv6,       // DLT_IPV6
+};
+
+std::string_view to_string(LinkType link);
+
+// The pcap data link type (pcap_datalink()) for a framing, and back; nullopt = not supported.
+int to_dlt(LinkType link);
+std::optional<LinkType> link_type_from_dlt(int dlt);
+
+}  // namespace connwatch::passive

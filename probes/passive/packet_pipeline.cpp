@@ -1,0 +1,134 @@
+#include "probes/passive/packet_pipeline.h"
+
+namespace connwatch::passive {
+
+PacketPipeline::PacketPipeline(LinkType link, const FlowTrackerOptions& options,
+                               PassiveMetrics* metrics)
+    : link_(link),
+      tracker_(options),
+      peers_(options.max_peers),
+      metrics_(metrics),
+      peer_counts_(options.max_peers) {
+  peer_other_.peer = "other";
+}
+
+void PacketPipeline::on_packet(std::span<const std::uint8_t> bytes, PacketTime time) {
+  ++counts_.packets;
+  const DissectResult result = dissect(bytes, link_);
+  switch (result.outcome) {
+    case DissectOutcome::kSegment:
+      record(tracker_.observe(result.segment, time));
+      return;
+    case DissectOutcome::kNotTcp:
+      ++counts_.not_tcp;
+      return;
+    case DissectOutcome::kTruncated:
+      ++counts_.truncated;
+      return;
+    case DissectOutcome::kMalformed:
+      ++counts_.malformed;
+      return;
+  }
+}
+
+void PacketPipeline::on_truncated_packet() {
+  ++counts_.packets;
+  ++counts_.truncated;
+}
+
+void PacketPipeline::record(const Observation& observation) {
+  if (observation.duplicate) {
+    ++counts_.duplicates;
+    return;
+  }
+  if (!observation.connection_opened && !observation.reset && !observation.close &&
+      !observation.time_wait[0] && !observation.time_wait[1]) {
+    return;
+  }
+  const PassiveMetrics::PortSeries* series =
+      metrics_ != nullptr ? &metrics_->port(observation.port) : nullptr;
+  if (observation.connection_opened) {
+    ++counts_.connections;
+    if (series) series->connections->Increment();
+  }
+  if (observation.reset) {
+    const ResetEvent& reset = *observation.reset;
+    const std::size_t sender = index_of(reset.sender);
+    const std::size_t phase = index_of(reset.phase);
+    ++counts_.resets[sender][phase];
+    if (series) series->resets[sender][phase]->Increment();
+    if (reset.suspected_middlebox) {
+      ++counts_.resets_suspected_middlebox;
+      if (series) series->resets_suspected_middlebox->Increment();
+    }
+    const PeerTable::Assignment assignment = peers_.record(reset.peer);
+    if (assignment.promoted && assignment.slot) {
+      // The displaced peer's resets move to "other", so the per-peer counts keep summing to all
+      // resets and sum(connwatch_tcp_peer_resets_total) never goes down.
+      PeerResets& displaced = peer_counts_[*assignment.slot];
+      for (const ResetSender s : kResetSenders) {
+        const std::uint64_t moved = displaced.by_sender[index_of(s)];
+        peer_other_.by_sender[index_of(s)] += moved;
+        if (metrics_ && moved > 0) {
+          metrics_->peer_resets(std::nullopt, s).Increment(static_cast<double>(moved));
+        }
+      }
+      displaced = PeerResets{reset.peer.to_string(), {}};
+      if (metrics_) metrics_->assign_peer(*assignment.slot, reset.peer);
+    }
+    PeerResets& peer = assignment.slot ? peer_counts_[*assignment.slot] : peer_other_;
+    ++peer.by_sender[sender];
+    if (metrics_) metrics_->peer_resets(assignment.slot, reset.sender).Increment();
+  }
+  for (const TimeWaitSide side : kTimeWaitSides) {
+    if (!observation.time_wait[index_of(side)]) continue;
+    ++counts_.time_wait_entries[index_of(side)];
+    if (series) series->time_wait_entries[index_of(side)]->Increment();
+  }
+  if (observation.close) {
+    ++counts_.closes[index_of(*observation.close)];
+    if (series) series->closes[index_of(*observation.close)]->Increment();
+  }
+}
+
+void PacketPipeline::add_drops(std::uint64_t kernel, std::uint64_t interface) {
+  counts_.dropped_kernel += kernel;
+  counts_.dropped_interface += interface;
+  if (metrics_ != nullptr) {
+    if (kernel > 0) metrics_->dropped_kernel().Increment(static_cast<double>(kernel));
+    if (interface > 0) metrics_->dropped_interface().Increment(static_cast<double>(interface));
+  }
+}
+
+void PacketPipeline::set_capture_up(bool up) {
+  counts_.capture_up = up;
+  if (metrics_ != nullptr) metrics_->capture_up().Set(up ? 1 : 0);
+}
+
+void PacketPipeline::flush() {
+  if (metrics_ == nullptr) return;
+  const auto push = [](prometheus::Counter& counter, std::uint64_t now, std::uint64_t& pushed) {
+    if (now > pushed) counter.Increment(static_cast<double>(now - pushed));
+    pushed = now;
+  };
+  push(metrics_->packets(), counts_.packets, flushed_packets_);
+  push(metrics_->malformed(DissectOutcome::kTruncated), counts_.truncated, flushed_truncated_);
+  push(metrics_->malformed(DissectOutcome::kMalformed), counts_.malformed, flushed_malformed_);
+  push(metrics_->flows_evicted(), tracker_.evicted(), flushed_evicted_);
+  metrics_->flows().Set(static_cast<double>(tracker_.flows()));
+}
+
+PassiveSnapshot PacketPipeline::snapshot() const {
+  PassiveSnapshot snapshot = counts_;
+  snapshot.flows = tracker_.flows();
+  snapshot.flows_evicted = tracker_.evicted();
+  snapshot.flows_expired = tracker_.expired();
+  snapshot.peers.clear();
+  for (const PeerResets& peer : peer_counts_) {
+    if (!peer.peer.empty()) snapshot.peers.push_back(peer);
+  }
+  snapshot.peers.push_back(peer_other_);
+  return snapshot;
+}
+
+}  // namespace connwatch::passive

@@ -1,0 +1,63 @@
+// PacketPipeline: dissector -> flow tracker -> counts, the one path every captured packet takes,
+// live or replayed. It keeps a PassiveSnapshot and, when given, updates PassiveMetrics.
+//
+// Not thread-safe: one capture thread owns it. Event counters (resets, closes, ...) go to
+// Prometheus as they happen; per-packet counts are batched and pushed by flush().
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "probes/passive/dissector.h"
+#include "probes/passive/flow_tracker.h"
+#include "probes/passive/link_type.h"
+#include "probes/passive/passive_metrics.h"
+#include "probes/passive/passive_snapshot.h"
+#include "probes/passive/peer_table.h"
+
+namespace connwatch::passive {
+
+class PacketPipeline {
+ public:
+  // metrics may be null (replay to JSON/text, tests).
+  PacketPipeline(LinkType link, const FlowTrackerOptions& options, PassiveMetrics* metrics);
+
+  void set_link_type(LinkType link) { link_ = link; }
+  LinkType link_type() const { return link_; }
+
+  // One packet that passed the capture filter.
+  void on_packet(std::span<const std::uint8_t> bytes, PacketTime time);
+  // A packet that never reached the filter intact because snaplen cut it (replay: see
+  // replay.cpp); counted as passed and truncated, as live capture would have.
+  void on_truncated_packet();
+
+  void expire(PacketTime now) { tracker_.expire(now); }
+  // Cumulative pcap_stats deltas.
+  void add_drops(std::uint64_t kernel, std::uint64_t interface);
+  void set_capture_up(bool up);
+  // Pushes batched per-packet counts and the flow gauge to the metrics.
+  void flush();
+
+  PassiveSnapshot snapshot() const;
+  FlowTracker& tracker() { return tracker_; }
+
+ private:
+  void record(const Observation& observation);
+
+  LinkType link_;
+  FlowTracker tracker_;
+  PeerTable peers_;
+  PassiveMetrics* metrics_;
+  PassiveSnapshot counts_;
+  // Per-slot peer counts since the slot's holder took it, and "other".
+  std::vector<PeerResets> peer_counts_;
+  PeerResets peer_other_;
+  // What flush() already pushed.
+  std::uint64_t flushed_packets_ = 0;
+  std::uint64_t flushed_truncated_ = 0;
+  std::uint64_t flushed_malformed_ = 0;
+  std::uint64_t flushed_evicted_ = 0;
+};
+
+}  // namespace connwatch::passive

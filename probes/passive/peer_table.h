@@ -1,0 +1,56 @@
+// PeerTable: which remote peers get their own `peer` series, bounded at max_peers.
+//
+// Reset counts per peer are kept in a Space-Saving table (Metwally et al., 2005) of bounded size,
+// so a flood of distinct addresses cannot grow memory. A peer whose count passes the smallest
+// slot holder's by a margin takes that slot; the displaced peer's series is retired and its later
+// resets go to "other". Counters stay monotonic; the label set stays at max_peers + 1.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "probes/passive/ip_address.h"
+
+namespace connwatch::passive {
+
+class PeerTable {
+ public:
+  // Where one reset is counted: in slot `slot` (a peer with its own series) or in "other".
+  struct Assignment {
+    std::optional<std::size_t> slot;
+    // Set when this reset made the peer take a slot: the slot's previous holder, if any, lost
+    // its series.
+    bool promoted = false;
+    std::optional<IpAddress> displaced;
+  };
+
+  explicit PeerTable(std::size_t max_peers);
+
+  Assignment record(const IpAddress& peer);
+
+  std::size_t max_peers() const { return slots_.size(); }
+  // The peer holding each slot (nullopt = free), in slot order.
+  const std::vector<std::optional<IpAddress>>& slots() const { return slots_; }
+  // Resets counted for a peer (an over-estimate by at most the count it inherited).
+  std::uint64_t estimated_resets(const IpAddress& peer) const;
+
+ private:
+  struct Candidate {
+    std::uint64_t count = 0;
+    std::uint64_t error = 0;  // count inherited from the evicted minimum (Space-Saving)
+    std::optional<std::size_t> slot;
+  };
+
+  std::uint64_t guaranteed(const Candidate& candidate) const {
+    return candidate.count - candidate.error;
+  }
+
+  std::size_t capacity_;
+  std::unordered_map<IpAddress, Candidate, IpAddressHash> candidates_;
+  std::vector<std::optional<IpAddress>> slots_;
+};
+
+}  // namespace connwatch::passive

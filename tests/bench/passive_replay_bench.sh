@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Times connwatch's pcap replay against tcpdump reading the same file with the same filter.
+#
+#   tests/bench/passive_replay_bench.sh [BUILD_DIR]        (default build/default)
+#
+# Generates (once, cached in $BENCH_DIR, default /tmp/connwatch-bench) a capture of >= 5 million
+# SYN/FIN/RST segments over >= 100k distinct flows, checks replay's counts against what the
+# generator wrote, then runs each reader $RUNS times (default 3; the file is in the page cache
+# after the first read) and prints packets/s of both, the ratio, and connwatch's peak RSS with
+# max_flows = 262144. Targets: ratio >= 1.0, RSS <= 64 MiB. Not part of ctest.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+build=${1:-build/default}
+bench=$build/tests/probes/passive/passive-replay-bench
+[[ -x $bench ]] || { echo "build $bench first: cmake --build $build --target passive-replay-bench"; exit 1; }
+command -v tcpdump >/dev/null || { echo "tcpdump not installed"; exit 1; }
+[[ -x /usr/bin/time ]] || { echo "/usr/bin/time not installed (Debian package: time)"; exit 1; }
+
+dir=${BENCH_DIR:-/tmp/connwatch-bench}
+connections=${CONNECTIONS:-1300000}
+runs=${RUNS:-3}
+pcap=$dir/control-$connections.pcap
+mkdir -p "$dir"
+if [[ ! -s $pcap || ! -s $pcap.expected.json ]]; then
+  "$bench" generate "$pcap" --connections "$connections" > "$pcap.expected.json"
+fi
+filter='(tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0) or (ip6 and ip6[6] == 6 and (ip6[53] & 0x07) != 0)'
+filter="($filter) or (vlan and (($filter) or (vlan and ($filter))))"  # what replay uses on Ethernet
+
+# seconds and peak RSS (KiB) of one command, from GNU time.
+measure() {
+  local log=$dir/time.log
+  /usr/bin/time -v -o "$log" "$@" > "$dir/out.txt" 2> "$dir/err.txt"
+  local elapsed rss
+  elapsed=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log")
+  rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
+  # h:mm:ss or m:ss.ss -> seconds
+  python3 -c "import sys; p=[float(x) for x in sys.argv[1].split(':')]; print(sum(v*60**i for i,v in enumerate(reversed(p))), sys.argv[2])" "$elapsed" "$rss"
+}
+
+cat "$pcap" > /dev/null  # warm the page cache for both readers
+packets=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['packets'])" "$pcap.expected.json")
+flows=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['flows_distinct'])" "$pcap.expected.json")
+echo "capture: $pcap ($(du -h "$pcap" | cut -f1)), $packets packets, $flows distinct flows"
+
+best_cw=999999; best_td=999999; rss_cw=0; rss_td=0
+for ((run = 1; run <= runs; run++)); do
+  read -r seconds rss < <(measure "$bench" replay "$pcap" --max-flows 262144)
+  python3 - "$pcap.expected.json" "$dir/out.txt" <<'EOF'
+import json, sys
+expected = json.load(open(sys.argv[1]))
+actual = json.load(open(sys.argv[2]))
+for key in ("packets", "connections", "resets", "time_wait_entries", "closes", "malformed", "truncated"):
+    if expected[key] != actual[key]:
+        sys.exit(f"replay counted {key}={actual[key]}, the generator wrote {expected[key]}")
+EOF
+  best_cw=$(python3 -c "print(min($best_cw, $seconds))"); rss_cw=$((rss > rss_cw ? rss : rss_cw))
+  read -r seconds rss < <(measure tcpdump -r "$pcap" -w /dev/null "$filter")
+  best_td=$(python3 -c "print(min($best_td, $seconds))"); rss_td=$((rss > rss_td ? rss : rss_td))
+done
+
+python3 - "$packets" "$best_cw" "$best_td" "$rss_cw" "$rss_td" <<'EOF'
+import sys
+packets, cw, td, rss_cw, rss_td = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+print(f"connwatch replay: {packets / cw:>12,.0f} packets/s  ({cw:.2f} s, peak RSS {rss_cw / 1024:.1f} MiB)")
+print(f"tcpdump -w null: {packets / td:>12,.0f} packets/s  ({td:.2f} s, peak RSS {rss_td / 1024:.1f} MiB)")
+ratio = td / cw
+print(f"ratio (connwatch / tcpdump throughput): {ratio:.2f}x  target >= 1.0x: {'ok' if ratio >= 1.0 else 'MISSED'}")
+print(f"peak RSS target <= 64 MiB: {'ok' if rss_cw <= 64 * 1024 else 'MISSED'}")
+EOF

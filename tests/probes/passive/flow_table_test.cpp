@@ -1,0 +1,120 @@
+#include "probes/passive/flow_table.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <random>
+
+#include "tests/probes/passive/packet_builder.h"
+
+namespace connwatch::passive {
+namespace {
+
+using namespace std::chrono_literals;
+
+FlowKey key(std::uint16_t client_port) {
+  return FlowKey::of(testing::segment("10.0.0.1", client_port, "10.0.0.2", 443, 0, 0)).first;
+}
+
+TEST(FlowKey, GivesBothDirectionsOfAConnectionTheSameKey) {
+  const auto [forward, forward_side] =
+      FlowKey::of(testing::segment("10.0.0.9", 40000, "10.0.0.2", 443, 0, 0));
+  const auto [backward, backward_side] =
+      FlowKey::of(testing::segment("10.0.0.2", 443, "10.0.0.9", 40000, 0, 0));
+  EXPECT_EQ(forward, backward);
+  EXPECT_EQ(forward.hash(), backward.hash());
+  EXPECT_NE(forward_side, backward_side);
+}
+
+TEST(FlowKey, OrdersEndpointsOnTheSameAddressByPort) {
+  const auto [key_a, side_a] = FlowKey::of(testing::segment("::1", 50000, "::1", 8080, 0, 0));
+  const auto [key_b, side_b] = FlowKey::of(testing::segment("::1", 8080, "::1", 50000, 0, 0));
+  EXPECT_EQ(key_a, key_b);
+  EXPECT_EQ(side_b, FlowSide::kA);
+}
+
+TEST(FlowTable, FindsWhatItInserted) {
+  FlowTable<int> table(8);
+  bool inserted = false;
+  table.find_or_insert(key(1), PacketTime(1s), inserted).state = 11;
+  EXPECT_TRUE(inserted);
+  EXPECT_EQ(table.find_or_insert(key(1), PacketTime(2s), inserted).state, 11);
+  EXPECT_FALSE(inserted);
+  EXPECT_EQ(table.find(key(2)), nullptr);
+  EXPECT_EQ(table.size(), 1u);
+}
+
+TEST(FlowTable, EvictsLeastRecentlySeenFlowWhenFull) {
+  FlowTable<int> table(3);
+  bool inserted = false;
+  for (std::uint16_t port = 1; port <= 3; ++port) {
+    table.find_or_insert(key(port), PacketTime(port * 1s), inserted);
+  }
+  table.find_or_insert(key(1), PacketTime(4s), inserted);  // 2 is now the oldest
+  table.find_or_insert(key(4), PacketTime(5s), inserted);
+  EXPECT_EQ(table.size(), 3u);
+  EXPECT_EQ(table.evicted(), 1u);
+  EXPECT_EQ(table.find(key(2)), nullptr);
+  EXPECT_NE(table.find(key(1)), nullptr);
+  EXPECT_NE(table.find(key(3)), nullptr);
+  EXPECT_NE(table.find(key(4)), nullptr);
+}
+
+TEST(FlowTable, EvictsClosedFlowsFirst) {
+  FlowTable<int> table(2);
+  bool inserted = false;
+  table.find_or_insert(key(1), PacketTime(1s), inserted);
+  auto& newer = table.find_or_insert(key(2), PacketTime(2s), inserted);
+  table.close(newer);
+  table.find_or_insert(key(3), PacketTime(3s), inserted);
+  EXPECT_EQ(table.find(key(2)), nullptr);
+  EXPECT_NE(table.find(key(1)), nullptr);
+}
+
+TEST(FlowTable, ExpiresOpenAndClosedFlowsOnTheirOwnTimeouts) {
+  FlowTable<int> table(8);
+  bool inserted = false;
+  table.find_or_insert(key(1), PacketTime(0s), inserted);
+  table.close(table.find_or_insert(key(2), PacketTime(0s), inserted));
+  table.expire(PacketTime(61s), PacketTime(300s), PacketTime(60s));
+  EXPECT_NE(table.find(key(1)), nullptr);
+  EXPECT_EQ(table.find(key(2)), nullptr);
+  table.expire(PacketTime(300s), PacketTime(300s), PacketTime(60s));
+  EXPECT_EQ(table.size(), 0u);
+  EXPECT_EQ(table.expired(), 2u);
+}
+
+// Random inserts, touches and evictions against std::map as the reference: the open-addressing
+// index must never lose or invent a flow across backward-shift deletions.
+TEST(FlowTable, AgreesWithAReferenceMapUnderRandomChurn) {
+  constexpr std::size_t kMaxFlows = 64;
+  FlowTable<std::uint32_t> table(kMaxFlows);
+  std::map<std::uint16_t, std::int64_t> last_seen;  // port -> time, the model
+  std::mt19937 random(12345);
+  bool inserted = false;
+  for (std::int64_t step = 1; step <= 20000; ++step) {
+    const auto port = static_cast<std::uint16_t>(random() % 200 + 1);
+    auto& entry = table.find_or_insert(key(port), PacketTime(step), inserted);
+    ASSERT_EQ(inserted, !last_seen.contains(port)) << "step " << step;
+    if (inserted) {
+      entry.state = port;
+      if (last_seen.size() == kMaxFlows) {
+        auto oldest = last_seen.begin();
+        for (auto it = last_seen.begin(); it != last_seen.end(); ++it) {
+          if (it->second < oldest->second) oldest = it;
+        }
+        last_seen.erase(oldest);
+      }
+    }
+    ASSERT_EQ(entry.state, port);
+    last_seen[port] = step;
+    ASSERT_EQ(table.size(), last_seen.size());
+  }
+  for (std::uint16_t port = 1; port <= 200; ++port) {
+    EXPECT_EQ(table.find(key(port)) != nullptr, last_seen.contains(port)) << port;
+  }
+}
+
+}  // namespace
+}  // namespace connwatch::passive
