@@ -8,14 +8,20 @@
 #include <csignal>
 #include <filesystem>
 #include <mutex>
+#include <utility>
 
 #include "agent/logging.h"
+#include "agent/probe_options.h"
 #include "agent/self_metrics.h"
 #include "config/loader.h"
 #include "connwatch/version.h"
 #include "exporters/http_server.h"
 #include "exporters/landing_page.h"
 #include "exporters/metrics_handler.h"
+#include "probes/kernel/kernel_metrics.h"
+#include "probes/kernel/kernel_poller.h"
+#include "probes/passive/live_capture.h"
+#include "probes/passive/passive_metrics.h"
 
 namespace connwatch::agent {
 
@@ -70,6 +76,60 @@ struct Agent::Impl {
   asio::signal_set signals;
   std::unique_ptr<exporters::HttpServer> server;
 
+  // Passive capture and kernel collection run on their own threads; their metric families are
+  // registered once, at startup, and outlive restarts of the threads on reload.
+  std::unique_ptr<passive::PassiveMetrics> passive_metrics;
+  std::unique_ptr<passive::LiveCapture> capture;
+  std::unique_ptr<kernel::KernelMetrics> kernel_metrics;
+  std::unique_ptr<kernel::KernelPoller> kernel_poller;
+
+  void start_capture() {
+    capture.reset();
+    if (!config.capture.enabled) {
+      passive_metrics->capture_up().Set(0);
+      spdlog::info("passive capture disabled in config");
+      return;
+    }
+    capture = std::make_unique<passive::LiveCapture>(
+        capture_options(config.capture), tracker_options(config.capture), passive_metrics.get());
+    capture->start();  // logs itself: up, or one warning and retries with backoff
+  }
+
+  void start_kernel() {
+    kernel_poller.reset();
+    if (!config.sockets.enabled) {
+      spdlog::info("kernel socket collection disabled in config");
+      return;
+    }
+    kernel_poller = std::make_unique<kernel::KernelPoller>(kernel_options(config.sockets),
+                                                           kernel_metrics.get());
+  }
+
+  // Startup: registration may throw (a name clash is a bug, reported as a runtime failure).
+  void start_observers() {
+    passive_metrics =
+        std::make_unique<passive::PassiveMetrics>(*registry, tracker_options(config.capture));
+    kernel_metrics = std::make_unique<kernel::KernelMetrics>(*registry);
+    start_capture();
+    start_kernel();
+  }
+
+  // Restarts what a reload changed. The peer slots of the passive metrics are sized at startup.
+  void apply_reload(const config::Config& previous) {
+    if (config.capture.max_peers != previous.capture.max_peers) {
+      spdlog::warn("capture.max_peers changed to {}; it takes effect at the next restart",
+                   config.capture.max_peers);
+      config.capture.max_peers = previous.capture.max_peers;
+    }
+    if (!(config.capture == previous.capture)) start_capture();
+    if (!(config.sockets == previous.sockets)) start_kernel();
+  }
+
+  void stop_observers() {
+    if (capture) capture->stop();
+    if (kernel_poller) kernel_poller->stop();
+  }
+
   // Loads the config file again; on failure logs every error and keeps the running config.
   bool reload(std::string& error) {
     const std::string path = config_path_for(cli);
@@ -83,7 +143,8 @@ struct Agent::Impl {
                      next.agent.listen.to_string());
         next.agent.listen = config.agent.listen;
       }
-      config = std::move(next);
+      config::Config previous = std::exchange(config, std::move(next));
+      apply_reload(previous);
       set_log_level(config.agent.log_level);
       last_reload_ok = true;
       self_metrics.config_loaded(true);
@@ -104,8 +165,14 @@ struct Agent::Impl {
     info.revision = kRevision;
     info.config_path = config.source.string();
     info.config_reload_ok = last_reload_ok;
-    info.capture_status =
-        config.capture.enabled ? "enabled on " + config.capture.interface : "disabled in config";
+    if (!config.capture.enabled) {
+      info.capture_status = "disabled in config";
+    } else if (capture && capture->up()) {
+      info.capture_status = "up on " + config.capture.interface;
+    } else {
+      info.capture_status = "down on " + config.capture.interface + ": " +
+                            (capture ? capture->last_error() : std::string("not started"));
+    }
     for (const auto& t : config.targets) {
       info.targets.push_back({t.name, t.url_text, config::format_duration(t.interval), ""});
     }
@@ -158,6 +225,7 @@ struct Agent::Impl {
     boost::system::error_code ignored;
     signals.cancel(ignored);
     if (server) server->stop();
+    stop_observers();
     io.stop();
   }
 
@@ -169,6 +237,7 @@ struct Agent::Impl {
       return kExitRuntime;
     }
     self_metrics.config_loaded(true);
+    start_observers();
     route();
     server->start();
     wait_for_signal();
@@ -177,6 +246,8 @@ struct Agent::Impl {
                  config.source.empty() ? "built-in defaults" : config.source.string());
     io.run();
     server.reset();
+    capture.reset();
+    kernel_poller.reset();
     spdlog::info("stopped");
     return kExitOk;
   }

@@ -3,11 +3,30 @@
 
 #include "agent/agent.h"
 #include "agent/cli.h"
+#include "agent/diagnose/diagnose.h"
 #include "agent/logging.h"
+#include "agent/probe_options.h"
 #include "connwatch/version.h"
+#include "probes/passive/replay.h"
 
 using namespace connwatch;
 using namespace connwatch::agent;
+
+namespace {
+
+passive::ReplayFormat replay_format(OutputFormat format) {
+  switch (format) {
+    case OutputFormat::kText:
+      return passive::ReplayFormat::kText;
+    case OutputFormat::kJson:
+      return passive::ReplayFormat::kJson;
+    case OutputFormat::kPrometheus:
+      return passive::ReplayFormat::kPrometheus;
+  }
+  return passive::ReplayFormat::kText;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   const auto cli = parse_cli(argc, argv, std::cerr);
@@ -29,11 +48,15 @@ int main(int argc, char** argv) {
       return kExitOk;
     }
     case Mode::kDiagnose:
-      std::cerr << "agent: --diagnose is not yet available in this build\n";
-      return kExitUsage;
-    case Mode::kReplay:
-      std::cerr << "agent: --replay is not yet available in this build\n";
-      return kExitUsage;
+      return diagnose::run_diagnose(*cli, std::cout, std::cerr);
+    case Mode::kReplay: {
+      // The config only lends [capture] ports and limits, so replay labels ports like live capture.
+      setup_logging(config::LogLevel::kWarn);
+      const auto config = load_config_for(*cli, std::cerr);
+      if (!config) return kExitUsage;
+      return passive::run_replay(cli->replay_file, replay_format(cli->format),
+                                 tracker_options(config->capture), std::cout, std::cerr);
+    }
     case Mode::kRun:
       break;
   }

@@ -22,6 +22,8 @@ struct TargetUrl {
 
   // host:port, IPv6 literals in brackets: what a Host header or a log line shows.
   std::string authority() const;
+
+  bool operator==(const TargetUrl&) const = default;
 };
 
 // Parses a target URL; on failure returns nullopt and says why in `error`.
@@ -33,6 +35,8 @@ struct ListenAddress {
   std::uint16_t port = 0;
 
   std::string to_string() const;
+
+  bool operator==(const ListenAddress&) const = default;
 };
 
 std::optional<ListenAddress> parse_listen_address(std::string_view text, std::string& error);

@@ -25,12 +25,16 @@ std::string_view to_string(Jitter jitter);
 struct AgentSettings {
   ListenAddress listen{"", 9873};
   LogLevel log_level = LogLevel::kInfo;
+
+  bool operator==(const AgentSettings&) const = default;
 };
 
 struct WebSettings {
   std::string tls_cert;  // PEM; both set = HTTPS
   std::string tls_key;
   std::map<std::string, std::string> basic_auth_users;  // user -> bcrypt or sha256 hash
+
+  bool operator==(const WebSettings&) const = default;
 };
 
 struct CaptureSettings {
@@ -42,12 +46,16 @@ struct CaptureSettings {
   Duration flow_idle_timeout = 5min;
   std::vector<std::uint16_t> ports;  // service ports to label; others become "other"
   int max_peers = 20;
+
+  bool operator==(const CaptureSettings&) const = default;
 };
 
 struct SocketsSettings {
   bool enabled = true;
   Duration interval = 5s;
   int max_destinations = 20;
+
+  bool operator==(const SocketsSettings&) const = default;
 };
 
 struct PoolSettings {
@@ -56,6 +64,8 @@ struct PoolSettings {
   Duration max_lifetime = 5min;  // 0 = never retire for age
   Duration connect_timeout = 3s;
   Duration request_timeout = 5s;
+
+  bool operator==(const PoolSettings&) const = default;
 };
 
 struct RetrySettings {
@@ -64,6 +74,8 @@ struct RetrySettings {
   Duration max_delay = 5s;
   Jitter jitter = Jitter::kFull;
   double budget_ratio = 0.2;  // retries may add at most this share to attempts
+
+  bool operator==(const RetrySettings&) const = default;
 };
 
 struct Target {
@@ -75,6 +87,8 @@ struct Target {
   std::vector<int> expect_status{200};
   PoolSettings pool;    // [pool] with this target's overrides applied
   RetrySettings retry;  // [retry] with this target's overrides applied
+
+  bool operator==(const Target&) const = default;
 };
 
 struct Config {

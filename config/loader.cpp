@@ -354,7 +354,7 @@ void read_capture(TableReader& r, CaptureSettings& capture) {
   r.read("interface", capture.interface);
   // 64 bytes still covers SLL2 + IPv4 + the TCP flags; 65535 is a full packet.
   r.read("snaplen", capture.snaplen, 64, 65535);
-  r.read_size("buffer_size", capture.buffer_size, 1ULL << 20, 1ULL << 31);
+  r.read_size("buffer_size", capture.buffer_size, 1ULL << 20, 1ULL << 30);
   r.read("max_flows", capture.max_flows, 1, 1 << 24);
   r.read_duration("flow_idle_timeout", capture.flow_idle_timeout, 1s);
   r.read_int_array("ports", capture.ports, 1, 65535, true);
