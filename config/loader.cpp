@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <cstring>
+#include <system_error>
 #include <fstream>
 #include <functional>
 #include <initializer_list>
@@ -569,7 +569,7 @@ Config load_config_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     throw ConfigError(
-        {fmt::format("{}: cannot read config file: {}", path.string(), std::strerror(errno))});
+        {fmt::format("{}: cannot read config file: {}", path.string(), std::error_code(errno, std::generic_category()).message())});
   }
   std::stringstream text;
   text << in.rdbuf();

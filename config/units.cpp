@@ -99,9 +99,9 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
   } else if (unit == "kB" || unit == "KB") {
     multiplier = 1000;
   } else if (unit == "MB") {
-    multiplier = 1000 * 1000;
+    multiplier = 1000ULL * 1000;
   } else if (unit == "GB") {
-    multiplier = 1000 * 1000 * 1000;
+    multiplier = 1000ULL * 1000 * 1000;
   } else {
     return std::nullopt;
   }
