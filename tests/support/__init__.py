@@ -38,6 +38,19 @@ def http(method, url, data=None, timeout=5, headers=None):
         return e.code, e.read().decode(), e.headers
 
 
+def netns_http(netns, method, url, timeout=5):
+    """http() for an address inside a network namespace: curl run there. Headers are not kept.
+
+    Raises OSError when nothing answers, like http() does."""
+    result = subprocess.run(["ip", "netns", "exec", netns, "curl", "-sS", "-X", method,
+                             "--max-time", str(timeout), "-o", "-", "-w", "\n%{http_code}", url],
+                            capture_output=True, text=True, timeout=timeout + 5)
+    if result.returncode != 0:
+        raise ConnectionError(f"curl {url} in {netns}: {result.stderr.strip()}")
+    body, _, status = result.stdout.rpartition("\n")
+    return int(status), body, {}
+
+
 def parse_metrics(text):
     """{(name, frozenset(labels.items())): value} from the Prometheus text format."""
     samples = {}
@@ -96,9 +109,13 @@ class AgentProcess:
         raise AssertionError(f"agent not healthy after {timeout}s:\n{self.output()}")
 
     def get(self, path, timeout=5):
+        if self.netns:
+            return netns_http(self.netns, "GET", self.base + path, timeout=timeout)
         return http("GET", self.base + path, timeout=timeout)
 
     def post(self, path, timeout=5):
+        if self.netns:
+            return netns_http(self.netns, "POST", self.base + path, timeout=timeout)
         return http("POST", self.base + path, data=b"", timeout=timeout)
 
     def metrics_text(self):
