@@ -11,7 +11,9 @@ import time
 import urllib.error
 import urllib.request
 
-SOURCE_DIR = os.environ.get("CONNWATCH_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SOURCE_DIR = os.environ.get(
+    "CONNWATCH_SOURCE_DIR",
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 BINARY_DIR = os.environ.get("CONNWATCH_BINARY_DIR", os.path.join(SOURCE_DIR, "build", "default"))
 AGENT = os.path.join(BINARY_DIR, "agent", "agent")
 
