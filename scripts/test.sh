@@ -1,9 +1,22 @@
 #!/usr/bin/env bash
-# Installs dependencies, builds, and runs the whole test suite through CTest.
-# Extra arguments go to ctest, e.g. scripts/test.sh -L unit
+# Installs dependencies, builds, and runs the whole test suite through CTest:
+#   1. the default preset (RelWithDebInfo, -Werror): every test;
+#   2. the asan preset (ASan + UBSan): the unit, binary and lab tests again;
+#   3. the fuzz preset (clang, libFuzzer): every fuzz target for CONNWATCH_FUZZ_SECONDS (30) each.
+# Extra arguments go to the default preset's ctest and skip steps 2 and 3, e.g. scripts/test.sh -L unit
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+
 cmake --preset default
 cmake --build --preset default
 ctest --preset default "$@"
+(($# == 0)) || exit 0
+
+cmake --preset asan
+cmake --build --preset asan
+ctest --preset asan -L 'unit|binary|lab'
+
+cmake --preset fuzz -DCONNWATCH_FUZZ_SECONDS="${CONNWATCH_FUZZ_SECONDS:-30}"
+cmake --build --preset fuzz --target fuzz-targets
+ctest --test-dir build/fuzz -L fuzz --output-on-failure
