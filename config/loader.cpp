@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <system_error>
 #include <fstream>
 #include <functional>
 #include <initializer_list>
@@ -14,6 +13,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <system_error>
 #include <utility>
 
 namespace connwatch::config {
@@ -568,8 +568,8 @@ Config parse_config(std::string_view text, const std::string& source_name) {
 Config load_config_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    throw ConfigError(
-        {fmt::format("{}: cannot read config file: {}", path.string(), std::error_code(errno, std::generic_category()).message())});
+    throw ConfigError({fmt::format("{}: cannot read config file: {}", path.string(),
+                                   std::error_code(errno, std::generic_category()).message())});
   }
   std::stringstream text;
   text << in.rdbuf();
