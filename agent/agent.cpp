@@ -1,5 +1,6 @@
 #include "agent/agent.h"
 
+#include <fmt/format.h>
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 
@@ -18,6 +19,7 @@
 #include "exporters/http_server.h"
 #include "exporters/landing_page.h"
 #include "exporters/metrics_handler.h"
+#include "probes/active/probe_scheduler.h"
 #include "probes/kernel/kernel_metrics.h"
 #include "probes/kernel/kernel_poller.h"
 #include "probes/passive/live_capture.h"
@@ -38,6 +40,17 @@ std::string config_path_for(const CliOptions& cli) {
 void apply_overrides(const CliOptions& cli, config::Config& config) {
   if (cli.listen) config.agent.listen = *cli.listen;
   if (cli.log_level) config.agent.log_level = *cli.log_level;
+}
+
+// "success (first_try, 1.2 ms, reused connection)" or "reset after 3 attempts: ...".
+std::string last_result_text(const active::ProbeReport& report) {
+  std::string text = fmt::format("{} ({}, {:.1f} ms", active::to_string(report.outcome),
+                                 active::to_string(report.result), report.duration_seconds * 1e3);
+  if (report.http_status != 0) text += fmt::format(", HTTP {}", report.http_status);
+  if (report.retries > 0) text += fmt::format(", {} retries", report.retries);
+  text += report.connection_reused ? ", reused connection)" : ", new connection)";
+  if (!report.error.empty()) text += ": " + report.error;
+  return text;
 }
 
 }  // namespace
@@ -82,6 +95,8 @@ struct Agent::Impl {
   std::unique_ptr<passive::LiveCapture> capture;
   std::unique_ptr<kernel::KernelMetrics> kernel_metrics;
   std::unique_ptr<kernel::KernelPoller> kernel_poller;
+  // Active probes run on the io_context thread, like the HTTP endpoint.
+  std::unique_ptr<active::ProbeScheduler> probes;
 
   void start_capture() {
     capture.reset();
@@ -112,6 +127,9 @@ struct Agent::Impl {
     kernel_metrics = std::make_unique<kernel::KernelMetrics>(*registry);
     start_capture();
     start_kernel();
+    probes = std::make_unique<active::ProbeScheduler>(io, *registry, config.targets);
+    probes->start();
+    if (config.targets.empty()) spdlog::info("no [[target]] configured: no active probes");
   }
 
   // Restarts what a reload changed. The peer slots of the passive metrics are sized at startup.
@@ -123,11 +141,13 @@ struct Agent::Impl {
     }
     if (!(config.capture == previous.capture)) start_capture();
     if (!(config.sockets == previous.sockets)) start_kernel();
+    if (!(config.targets == previous.targets)) probes->reconfigure(config.targets);
   }
 
   void stop_observers() {
     if (capture) capture->stop();
     if (kernel_poller) kernel_poller->stop();
+    if (probes) probes->stop();
   }
 
   // Loads the config file again; on failure logs every error and keeps the running config.
@@ -174,7 +194,12 @@ struct Agent::Impl {
                             (capture ? capture->last_error() : std::string("not started"));
     }
     for (const auto& t : config.targets) {
-      info.targets.push_back({t.name, t.url_text, config::format_duration(t.interval), ""});
+      std::string last = "not probed yet";
+      if (const auto snapshot = probes ? probes->snapshot(t.name) : std::nullopt;
+          snapshot && snapshot->last) {
+        last = last_result_text(*snapshot->last);
+      }
+      info.targets.push_back({t.name, t.url_text, config::format_duration(t.interval), last});
     }
     return info;
   }
@@ -245,6 +270,7 @@ struct Agent::Impl {
                  kRevision, config.agent.listen.to_string(), server->port(),
                  config.source.empty() ? "built-in defaults" : config.source.string());
     io.run();
+    probes.reset();
     server.reset();
     capture.reset();
     kernel_poller.reset();

@@ -1,0 +1,164 @@
+// One target's connection pool: an explicit state machine (see POOL.md for the diagram).
+// Connections live in one list per state (connecting, idle, busy; closed ones are kept in a short
+// history) and change state only through transition(). Idle connections are watched: a peer FIN or
+// RST retires them at once and records how long they had been idle. Single-threaded: every call and
+// every handler runs on the executor's one thread. Never throws on the data path.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "probes/active/active_metrics.h"
+#include "probes/active/close_reason.h"
+#include "probes/active/outcome.h"
+#include "probes/active/pooled_connection.h"
+#include "probes/active/socket_health.h"
+#include "probes/active/target_resolver.h"
+
+namespace connwatch::active {
+
+// The phase times of one attempt; a phase that did not run stays empty.
+struct AttemptTimings {
+  using Duration = std::chrono::steady_clock::duration;
+  std::optional<Duration> resolve;
+  std::optional<Duration> connect;
+  std::optional<Duration> tls;
+  std::optional<Duration> processing;
+  std::optional<Duration> transfer;
+};
+
+// A connection handed out by acquire(), or why there is none.
+struct Lease {
+  std::shared_ptr<PooledConnection> connection;
+  bool reused = false;
+  boost::system::error_code error;
+  Phase phase = Phase::kConnect;  // where acquiring failed
+  bool deadline_expired = false;  // connect_timeout ran out
+};
+
+// How a request left its connection.
+struct Release {
+  bool reusable = false;                                  // the exchange completed, keep-alive
+  std::optional<std::chrono::seconds> server_keep_alive;  // Keep-Alive: timeout=N
+  CloseReason reason = CloseReason::kError;               // why, when not reusable
+};
+
+struct PoolOptions {
+  config::PoolSettings settings;
+  std::string host;  // resolved, and the TLS server name (SNI, certificate check)
+  std::uint16_t port = 0;
+  boost::asio::ssl::context* tls = nullptr;  // null: plain TCP
+  bool talks_first_ok = false;  // tcp://: bytes on an idle connection are read and dropped
+};
+
+// What the pool looks like now, for snapshots and diagnose.
+struct PoolView {
+  struct Open {
+    std::uint64_t id = 0;
+    ConnectionState state = ConnectionState::kConnecting;
+    std::string peer;
+    double age_seconds = 0;
+    std::optional<double> idle_seconds;  // idle ones
+    std::uint64_t requests = 0;
+  };
+  struct Closed {
+    std::uint64_t id = 0;
+    CloseReason reason = CloseReason::kError;
+    std::string peer;
+    double age_seconds = 0;
+    std::optional<double> idle_seconds;  // closed while idle: how long it had been
+    std::uint64_t requests = 0;
+    std::chrono::system_clock::time_point at;
+  };
+  int connecting = 0;
+  int idle = 0;
+  int busy = 0;
+  std::chrono::milliseconds idle_timeout{0};  // in force for the last released connection
+  std::optional<std::chrono::seconds> server_keep_alive;
+  std::vector<Open> open;
+  std::vector<Closed> recent_closes;  // newest last, at most kClosedHistory
+};
+
+class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::size_t kClosedHistory = 16;
+  // An idle connection that received bytes gets this long for the FIN that usually follows (a 408
+  // or a TLS close_notify precedes the FIN by microseconds).
+  static constexpr std::chrono::milliseconds kSettleTime{100};
+
+  static std::shared_ptr<ConnectionPool> create(const boost::asio::any_io_executor& executor,
+                                                PoolOptions options, TargetMetrics& metrics);
+  ~ConnectionPool();
+  ConnectionPool(const ConnectionPool&) = delete;
+  ConnectionPool& operator=(const ConnectionPool&) = delete;
+
+  // A healthy idle connection (most recently used first), or a new one: resolve if needed, connect,
+  // TLS handshake, all within connect_timeout. `require_new` skips the idle ones (the resend after
+  // a stale reuse). Waits for a slot when max_connections are open and none is idle.
+  boost::asio::awaitable<Lease> acquire(AttemptTimings& timings, bool require_new = false);
+
+  // Gives a leased connection back: it becomes idle, or is closed (not reusable, retired, or the
+  // idle timeout in force is zero). Ignored for a connection the pool already closed.
+  void release(const std::shared_ptr<PooledConnection>& connection, const Release& how);
+
+  // Closes every connection (reason shutdown) and fails waiters; acquire() fails afterwards.
+  void stop();
+  bool stopped() const { return stopped_; }
+
+  PoolView view() const;
+  const TargetResolver& resolver() const { return resolver_; }
+  const PoolOptions& options() const { return options_; }
+
+ private:
+  using ConnectionPtr = std::shared_ptr<PooledConnection>;
+
+  ConnectionPool(const boost::asio::any_io_executor& executor, PoolOptions options,
+                 TargetMetrics& metrics);
+
+  // The one place a connection changes state.
+  void transition(const ConnectionPtr& c, ConnectionState to,
+                  CloseReason reason = CloseReason::kError);
+  std::vector<ConnectionPtr>& list_for(ConnectionState state);
+  int open_count() const;
+
+  ConnectionPtr take_idle();
+  SocketHealth health_of(PooledConnection& c) const;
+  bool lifetime_expired(const PooledConnection& c, Clock::time_point now) const;
+  void close_idle(const ConnectionPtr& c, SocketHealth health, Clock::time_point seen_at);
+  void watch_idle(const ConnectionPtr& c);
+  void arm_idle_timer(const ConnectionPtr& c, std::chrono::steady_clock::duration wait,
+                      CloseReason reason);
+  void drain_old_addresses();
+  boost::asio::awaitable<bool> wait_for_slot(Clock::time_point deadline);
+  void notify_waiter();
+  void update_gauges();
+  void warn_once(unsigned bit, const std::string& message);
+
+  boost::asio::any_io_executor executor_;
+  PoolOptions options_;
+  TargetMetrics& metrics_;
+  TargetResolver resolver_;
+  bool stopped_ = false;
+  std::uint64_t next_id_ = 0;
+  std::vector<ConnectionPtr> connecting_;
+  std::vector<ConnectionPtr> idle_;  // least recently used first
+  std::vector<ConnectionPtr> busy_;
+  std::deque<PoolView::Closed> closed_;
+  std::deque<std::weak_ptr<boost::asio::steady_timer>> waiters_;
+  std::chrono::milliseconds last_idle_timeout_;
+  std::optional<std::chrono::seconds> last_server_keep_alive_;
+  unsigned warned_ = 0;
+};
+
+}  // namespace connwatch::active

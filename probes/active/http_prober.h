@@ -1,0 +1,12 @@
+// http:// and https://: one HTTP/1.1 request with Boost.Beast on a pooled connection (plain or TLS;
+// the pool did the handshake). The body is read and discarded.
+#pragma once
+
+#include "probes/active/prober.h"
+
+namespace connwatch::active {
+
+boost::asio::awaitable<Exchange> probe_http(PooledConnection& connection,
+                                            const ProbeRequest& request, bool reused);
+
+}  // namespace connwatch::active

@@ -1,0 +1,304 @@
+#include "probes/active/probe_harness.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <sstream>
+
+#include "connwatch/version.h"
+#include "probes/active/classify.h"
+#include "probes/active/deadline.h"
+#include "probes/active/http_method.h"
+#include "probes/active/probe_error.h"
+
+namespace connwatch::active {
+
+namespace asio = boost::asio;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr unsigned kWarnStale = 1U << 0;
+constexpr unsigned kWarnBudget = 1U << 1;
+constexpr unsigned kWarnRetryAfter = 1U << 2;
+
+bool same_pool_settings(const config::PoolSettings& a, const config::PoolSettings& b) {
+  return a.max_connections == b.max_connections && a.idle_timeout == b.idle_timeout &&
+         a.max_lifetime == b.max_lifetime && a.connect_timeout == b.connect_timeout &&
+         a.request_timeout == b.request_timeout;
+}
+
+bool same_retry_settings(const config::RetrySettings& a, const config::RetrySettings& b) {
+  return a.max_attempts == b.max_attempts && a.base_delay == b.base_delay &&
+         a.max_delay == b.max_delay && a.jitter == b.jitter && a.budget_ratio == b.budget_ratio;
+}
+
+// Why a connection that cannot be reused is closed, from how its exchange ended.
+CloseReason close_reason_for(const boost::system::error_code& ec, bool deadline_expired) {
+  if (!ec) return CloseReason::kPeerClosed;  // complete, but `Connection: close`
+  if (deadline_expired) return CloseReason::kError;
+  switch (classify(ec, {})) {
+    case Outcome::kReset:
+      return CloseReason::kReset;
+    case Outcome::kClosedEarly:
+      return CloseReason::kPeerClosed;
+    case Outcome::kSuccess:
+    case Outcome::kRefused:
+    case Outcome::kTimeout:
+    case Outcome::kDnsError:
+    case Outcome::kAddrNotAvailable:
+    case Outcome::kFdExhausted:
+    case Outcome::kTlsError:
+    case Outcome::kHttpStatus:
+    case Outcome::kOther:
+      break;
+  }
+  return CloseReason::kError;
+}
+
+std::string endpoint_text(const asio::ip::tcp::endpoint& endpoint) {
+  std::ostringstream out;
+  out << endpoint;
+  return out.str();
+}
+
+}  // namespace
+
+ProbeRequest make_probe_request(const config::Target& target) {
+  ProbeRequest request;
+  request.method = target.method.empty() ? "GET" : target.method;
+  const auto& url = target.url;
+  const bool default_port = (url.scheme == config::Scheme::kHttp && url.port == 80) ||
+                            (url.scheme == config::Scheme::kHttps && url.port == 443);
+  const bool v6 = url.host.find(':') != std::string::npos;
+  request.host_header = default_port ? (v6 ? "[" + url.host + "]" : url.host) : url.authority();
+  request.path = url.path.empty() ? "/" : url.path;
+  request.user_agent = std::string("connwatch/") + kVersion;
+  return request;
+}
+
+bool ProbeHarness::is_retryable(Outcome outcome, int http_status) {
+  if (outcome != Outcome::kHttpStatus) return outcome != Outcome::kSuccess;
+  return http_status == 408 || http_status == 429 || http_status >= 500;
+}
+
+std::shared_ptr<ProbeHarness> ProbeHarness::create(const asio::any_io_executor& executor,
+                                                   config::Target target,
+                                                   std::shared_ptr<TargetMetrics> metrics,
+                                                   asio::ssl::context* tls,
+                                                   Backoff::Random random) {
+  return std::shared_ptr<ProbeHarness>(
+      new ProbeHarness(executor, std::move(target), std::move(metrics), tls, std::move(random)));
+}
+
+ProbeHarness::ProbeHarness(const asio::any_io_executor& executor, config::Target target,
+                           std::shared_ptr<TargetMetrics> metrics, asio::ssl::context* tls,
+                           Backoff::Random random)
+    : executor_(executor),
+      target_(std::move(target)),
+      prober_(find_prober(target_.url.scheme)),
+      request_(make_probe_request(target_)),
+      metrics_(std::move(metrics)),
+      tls_(tls),
+      random_(std::move(random)),
+      backoff_(target_.retry.base_delay, target_.retry.max_delay, target_.retry.jitter, random_),
+      budget_(target_.retry.budget_ratio),
+      pool_(make_pool()),
+      retry_timer_(executor) {}
+
+std::shared_ptr<ConnectionPool> ProbeHarness::make_pool() const {
+  PoolOptions options;
+  options.settings = target_.pool;
+  options.host = target_.url.host;
+  options.port = target_.url.port;
+  options.tls = prober_ != nullptr && prober_->tls ? tls_ : nullptr;
+  options.talks_first_ok = prober_ != nullptr && prober_->talks_first_ok;
+  return ConnectionPool::create(executor_, std::move(options), *metrics_);
+}
+
+void ProbeHarness::warn_once(unsigned bit, const std::string& message) {
+  if ((warned_ & bit) != 0) return;
+  warned_ |= bit;
+  spdlog::warn("target {}: {}", target_.name, message);
+}
+
+void ProbeHarness::reconfigure(const config::Target& target) {
+  const bool same_endpoint = target.url.scheme == target_.url.scheme &&
+                             target.url.host == target_.url.host &&
+                             target.url.port == target_.url.port;
+  const bool new_pool = !same_endpoint || !same_pool_settings(target.pool, target_.pool);
+  const bool new_retry = !same_retry_settings(target.retry, target_.retry);
+  target_ = target;
+  prober_ = find_prober(target_.url.scheme);
+  request_ = make_probe_request(target_);
+  if (new_retry) {
+    backoff_ =
+        Backoff(target_.retry.base_delay, target_.retry.max_delay, target_.retry.jitter, random_);
+    budget_ = RetryBudget(target_.retry.budget_ratio);
+  }
+  if (new_pool && !stopped_) {
+    pool_->stop();
+    pool_ = make_pool();
+  }
+}
+
+void ProbeHarness::stop() {
+  stopped_ = true;
+  pool_->stop();
+  retry_timer_.cancel();
+}
+
+void ProbeHarness::observe(const AttemptTimings& timings) {
+  if (timings.resolve) metrics_->phase(Phase::kResolve, *timings.resolve);
+  if (timings.connect) metrics_->phase(Phase::kConnect, *timings.connect);
+  if (timings.tls) metrics_->phase(Phase::kTls, *timings.tls);
+  if (timings.processing) metrics_->phase(Phase::kProcessing, *timings.processing);
+  if (timings.transfer) metrics_->phase(Phase::kTransfer, *timings.transfer);
+}
+
+asio::awaitable<ProbeHarness::Attempt> ProbeHarness::attempt(std::shared_ptr<ConnectionPool> pool,
+                                                             bool idempotent) {
+  Attempt result;
+  for (bool resend = false;; resend = true) {
+    AttemptTimings timings;
+    const Lease lease = co_await pool->acquire(timings, resend);
+    if (pool->stopped()) {
+      result.abandoned = true;
+      co_return result;
+    }
+    result.reused = lease.reused;
+    if (!lease.connection) {
+      result.outcome = classify(lease.error, {lease.phase, lease.deadline_expired, 0, true});
+      result.error = lease.error.message();
+      observe(timings);
+      co_return result;
+    }
+    const auto connection = lease.connection;
+    result.peer = endpoint_text(connection->peer);
+    Exchange exchange;
+    bool expired = false;
+    {
+      // request_timeout bounds the whole exchange; closing the socket ends any pending I/O.
+      Deadline deadline(executor_, target_.pool.request_timeout, [connection] {
+        boost::system::error_code ignored;
+        connection->socket().close(ignored);
+      });
+      exchange = co_await prober_->probe(*connection, request_, lease.reused);
+      expired = deadline.expired();
+    }
+    if (pool->stopped()) {
+      result.abandoned = true;
+      co_return result;
+    }
+    // The stale pooled connection (TCP-NOTES §5): reused, dead before any response byte. Go's
+    // transport resends such a request once; so do we, on a new connection, without counting it
+    // as a failed attempt or against the retry budget.
+    if (lease.reused && !resend && idempotent && exchange.error && !exchange.response_started &&
+        !expired && is_stale_connection_error(exchange.error)) {
+      metrics_->stale_reset();
+      ++result.stale_resends;
+      warn_once(kWarnStale,
+                fmt::format("a reused connection failed before any response byte ({}); resent on "
+                            "a new connection. The server closes idle connections sooner than "
+                            "pool.idle_timeout ({} ms) allows for",
+                            exchange.error.message(), target_.pool.idle_timeout.count()));
+      pool->release(connection, {false, std::nullopt, close_reason_for(exchange.error, false)});
+      continue;
+    }
+    timings.processing = exchange.processing;
+    timings.transfer = exchange.transfer;
+    const bool expected = exchange.status == 0 ||
+                          std::find(target_.expect_status.begin(), target_.expect_status.end(),
+                                    exchange.status) != target_.expect_status.end();
+    result.outcome = classify(exchange.error, {exchange.phase, expired, exchange.status, expected});
+    result.status = exchange.status;
+    result.retry_after = exchange.retry_after;
+    if (exchange.error) result.error = expired ? "request timeout" : exchange.error.message();
+    if (result.outcome == Outcome::kHttpStatus) {
+      result.error = fmt::format("unexpected HTTP status {}", exchange.status);
+    }
+    Release how;
+    how.reusable = !exchange.error && !expired && exchange.reusable;
+    how.server_keep_alive = exchange.keep_alive_timeout;
+    how.reason = close_reason_for(exchange.error, expired);
+    pool->release(connection, how);
+    observe(timings);
+    co_return result;
+  }
+}
+
+asio::awaitable<std::optional<ProbeReport>> ProbeHarness::run() {
+  const auto self = shared_from_this();
+  if (stopped_ || prober_ == nullptr) co_return std::nullopt;
+  ProbeReport report;
+  report.started_at = std::chrono::system_clock::now();
+  const auto started = Clock::now();
+  const auto pool = pool_;  // a reconfigure() may replace pool_ meanwhile
+  budget_.on_probe();
+  backoff_.reset();
+  const bool idempotent =
+      target_.url.scheme == config::Scheme::kTcp || is_idempotent_method(request_.method);
+  const int max_attempts = std::max(1, target_.retry.max_attempts);
+  for (;;) {
+    const Attempt a = co_await attempt(pool, idempotent);
+    if (a.abandoned || stopped_) co_return std::nullopt;
+    ++report.attempts;
+    report.stale_resends += a.stale_resends;
+    report.outcome = a.outcome;
+    report.http_status = a.status;
+    report.connection_reused = a.reused;
+    report.peer = a.peer;
+    report.error = a.error;
+    metrics_->attempt(a.outcome);
+    if (a.outcome == Outcome::kSuccess) {
+      report.success = true;
+      report.result = report.retries > 0 ? ProbeResult::kAfterRetry : ProbeResult::kFirstTry;
+      break;
+    }
+    if (!idempotent || !is_retryable(a.outcome, a.status)) {
+      report.result = ProbeResult::kNotRetryable;
+      break;
+    }
+    if (report.attempts >= max_attempts) {
+      report.result = ProbeResult::kExhausted;
+      break;
+    }
+    auto delay = std::chrono::duration_cast<std::chrono::microseconds>(backoff_.next());
+    if (a.retry_after && *a.retry_after > delay) delay = *a.retry_after;  // a floor (RFC 9110)
+    if (delay > target_.interval) {
+      warn_once(kWarnRetryAfter,
+                fmt::format("the server asked to retry after {} ms, longer than the probe "
+                            "interval; not retrying",
+                            std::chrono::duration_cast<std::chrono::milliseconds>(delay).count()));
+      report.result = ProbeResult::kExhausted;
+      break;
+    }
+    if (!budget_.try_acquire_retry()) {
+      warn_once(kWarnBudget, fmt::format("retry budget exhausted (budget_ratio {}): failing "
+                                         "without retry",
+                                         target_.retry.budget_ratio));
+      report.result = ProbeResult::kBudgetDenied;
+      break;
+    }
+    ++report.retries;
+    report.retry_delays_seconds.push_back(std::chrono::duration<double>(delay).count());
+    metrics_->retry();
+    boost::system::error_code ec;
+    retry_timer_.expires_after(delay);
+    co_await retry_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (stopped_ || pool->stopped()) co_return std::nullopt;
+  }
+  const auto elapsed = Clock::now() - started;
+  report.duration_seconds = std::chrono::duration<double>(elapsed).count();
+  const bool http = target_.url.scheme != config::Scheme::kTcp;
+  metrics_->probe(elapsed, report.success, report.result,
+                  http ? std::optional<int>(report.http_status) : std::nullopt);
+  last_ = report;
+  co_return report;
+}
+
+}  // namespace connwatch::active

@@ -1,0 +1,29 @@
+// What one logical probe of a target did: its result, its last attempt's outcome, its retries.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "probes/active/outcome.h"
+
+namespace connwatch::active {
+
+struct ProbeReport {
+  std::chrono::system_clock::time_point started_at{};
+  ProbeResult result = ProbeResult::kExhausted;
+  Outcome outcome = Outcome::kOther;  // the last attempt's
+  bool success = false;
+  int http_status = 0;  // of the last attempt; 0 when no status line arrived
+  double duration_seconds = 0;
+  int attempts = 0;  // counted attempts (a stale-connection resend is not one)
+  int retries = 0;
+  int stale_resends = 0;  // reused connections found dead before any response byte
+  std::vector<double> retry_delays_seconds;
+  bool connection_reused = false;  // the last attempt ran on a pooled connection
+  std::string peer;                // the address the last attempt talked to, "ip:port"
+  std::string error;               // the last attempt's error, empty on success
+};
+
+}  // namespace connwatch::active

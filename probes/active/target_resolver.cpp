@@ -1,0 +1,61 @@
+#include "probes/active/target_resolver.h"
+
+#include <algorithm>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "probes/active/probe_error.h"
+
+namespace connwatch::active {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+TargetResolver::TargetResolver(const asio::any_io_executor& executor, std::string host,
+                               std::uint16_t port, TargetMetrics& metrics)
+    : host_(std::move(host)), port_(port), resolver_(executor), metrics_(metrics) {
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(host_, ec);
+  if (!ec) {
+    literal_ = true;
+    addresses_.emplace_back(address, port_);
+  }
+}
+
+asio::awaitable<TargetResolver::Result> TargetResolver::resolve() {
+  Result result;
+  if (!needs_resolution()) co_return result;
+  result.resolved = true;
+  metrics_.dns_resolution();
+  boost::system::error_code ec;
+  const auto answer =
+      co_await resolver_.async_resolve(host_, std::to_string(port_), tcp::resolver::numeric_service,
+                                       asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    result.error = ec;
+    co_return result;
+  }
+  std::vector<tcp::endpoint> fresh;
+  for (const auto& entry : answer) {
+    if (std::find(fresh.begin(), fresh.end(), entry.endpoint()) == fresh.end()) {
+      fresh.push_back(entry.endpoint());
+    }
+  }
+  if (fresh.empty()) {
+    result.error = ProbeError::kNoAddresses;
+    co_return result;
+  }
+  auto sorted = [](std::vector<tcp::endpoint> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  if (!addresses_.empty() && sorted(addresses_) != sorted(fresh)) {
+    result.changed = true;
+    metrics_.dns_address_change();
+  }
+  addresses_ = std::move(fresh);
+  stale_ = false;
+  co_return result;
+}
+
+}  // namespace connwatch::active

@@ -1,0 +1,51 @@
+// A target's addresses: resolved at first use and again after invalidate() (a connection reached
+// max_lifetime: TCP-NOTES §5, clients that never re-resolve stay on a retired address). An IP
+// literal is never looked up. Counts resolutions and changes of the address set in TargetMetrics.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "probes/active/active_metrics.h"
+
+namespace connwatch::active {
+
+class TargetResolver {
+ public:
+  TargetResolver(const boost::asio::any_io_executor& executor, std::string host, std::uint16_t port,
+                 TargetMetrics& metrics);
+
+  bool is_literal() const { return literal_; }
+  bool needs_resolution() const { return !literal_ && (addresses_.empty() || stale_); }
+  // The next resolve() looks the name up again.
+  void invalidate() { stale_ = !literal_; }
+
+  struct Result {
+    boost::system::error_code error;
+    bool resolved = false;  // a lookup ran (the resolve phase is timed only then)
+    bool changed = false;   // the address set differs from the previous lookup's
+  };
+  // Looks the name up if needs_resolution(); a no-op otherwise. Never throws. The caller bounds
+  // it with a Deadline that calls cancel().
+  boost::asio::awaitable<Result> resolve();
+  void cancel() { resolver_.cancel(); }
+
+  // In the resolver's order (getaddrinfo sorts per RFC 6724); empty before the first lookup.
+  const std::vector<boost::asio::ip::tcp::endpoint>& addresses() const { return addresses_; }
+  const std::string& host() const { return host_; }
+
+ private:
+  std::string host_;
+  std::uint16_t port_;
+  bool literal_ = false;
+  bool stale_ = false;
+  std::vector<boost::asio::ip::tcp::endpoint> addresses_;
+  boost::asio::ip::tcp::resolver resolver_;
+  TargetMetrics& metrics_;
+};
+
+}  // namespace connwatch::active
