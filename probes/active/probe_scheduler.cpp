@@ -23,7 +23,6 @@ struct ProbeScheduler::Entry {
   std::uint64_t skipped = 0;
 };
 
-
 ProbeScheduler::ProbeScheduler(asio::io_context& io, prometheus::Registry& registry,
                                std::vector<config::Target> targets, SchedulerOptions options)
     : io_(io),
