@@ -307,8 +307,6 @@ class TableReader {
   std::set<std::string> known_;
 };
 
-constexpr std::int64_t kMaxInt32 = std::numeric_limits<std::int32_t>::max();
-
 void read_agent(TableReader& r, AgentSettings& agent) {
   if (const toml::node* node = r.find("listen")) {
     if (const auto* text = node->as_string()) {

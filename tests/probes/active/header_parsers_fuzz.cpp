@@ -1,0 +1,21 @@
+// Fuzz target: the response-header parsers the pool and the retry policy trust
+// (Retry-After, Keep-Alive). They must accept or reject any bytes without reading out of bounds.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "probes/active/keep_alive.h"
+#include "probes/active/retry_after.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  const auto now = std::chrono::system_clock::from_time_t(784111777);
+  if (const auto delay = connwatch::active::parse_retry_after(text, now)) {
+    if (delay->count() < 0) __builtin_trap();
+  }
+  if (const auto timeout = connwatch::active::parse_keep_alive_timeout(text)) {
+    if (timeout->count() < 0) __builtin_trap();
+  }
+  return 0;
+}
