@@ -1,10 +1,101 @@
 #include "agent/diagnose/diagnose.h"
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <exception>
+
+#include "agent/agent.h"
+#include "agent/diagnose/measure.h"
+#include "agent/diagnose/report.h"
+#include "agent/diagnose/rules.h"
+#include "agent/logging.h"
+#include "agent/probe_options.h"
+
 namespace connwatch::agent::diagnose {
 
-int run_diagnose(const CliOptions& /*cli*/, std::ostream& /*out*/, std::ostream& err) {
-  err << "agent: --diagnose is not yet available in this build\n";
-  return kExitUsage;
+namespace {
+
+// --target URLs become targets named by their URL, with [pool] and [retry] from the config.
+std::optional<std::vector<config::Target>> targets_for(const CliOptions& cli,
+                                                       const config::Config& config,
+                                                       std::ostream& err) {
+  if (cli.targets.empty()) return config.targets;
+  std::vector<config::Target> targets;
+  for (const std::string& url : cli.targets) {
+    std::string error;
+    const auto parsed = config::parse_target_url(url, error);
+    if (!parsed) {
+      err << "agent: --target \"" << url << "\": " << error << "\n";
+      return std::nullopt;
+    }
+    config::Target t;
+    t.name = url;
+    t.url = *parsed;
+    t.url_text = url;
+    t.pool = config.pool;
+    t.retry = config.retry;
+    targets.push_back(std::move(t));
+  }
+  return targets;
+}
+
+void show_progress(std::ostream& err, const Progress& p) {
+  char line[160];
+  std::snprintf(
+      line, sizeof line, "\r  measuring %4.0f/%.0f s  %llu packets  %llu resets  %llu probes   ",
+      p.elapsed_seconds, p.duration_seconds, static_cast<unsigned long long>(p.packets),
+      static_cast<unsigned long long>(p.resets), static_cast<unsigned long long>(p.probes));
+  err << line << std::flush;
+}
+
+}  // namespace
+
+int run_diagnose(const CliOptions& cli, std::ostream& out, std::ostream& err) {
+  setup_logging(cli.log_level.value_or(config::LogLevel::kError));
+  const auto config = load_config_for(cli, err);
+  if (!config) return kExitUsage;
+  const auto targets = targets_for(cli, *config, err);
+  if (!targets) return kExitUsage;
+
+  MeasureOptions options;
+  options.duration = cli.duration;
+  options.capture_enabled = config->capture.enabled || cli.interface.has_value();
+  options.capture = capture_options(config->capture);
+  if (cli.interface) options.capture.interface = *cli.interface;
+  options.tracker = tracker_options(config->capture);
+  options.kernel = kernel_options(config->sockets);
+  options.targets = *targets;
+  const bool tty = ::isatty(STDERR_FILENO) == 1;
+  if (tty) options.progress = [&err](const Progress& p) { show_progress(err, p); };
+
+  Observations observations;
+  try {
+    observations = measure(options);
+  } catch (const std::exception& e) {
+    err << "agent: diagnose failed: " << e.what() << "\n";
+    return kExitRuntime;
+  }
+  if (tty) err << "\r" << std::string(72, ' ') << "\r" << std::flush;
+
+  const std::vector<Finding> findings = evaluate(observations);
+  if (cli.format == OutputFormat::kJson) {
+    out << to_json(observations, findings).dump(2) << "\n";
+  } else {
+    write_text(out, observations, findings);
+  }
+  out.flush();
+
+  // Nothing at all could be observed: no capture, no socket tables, no targets.
+  if (!observations.capture_up && !observations.kernel_end.sockets &&
+      observations.targets.empty()) {
+    err << "agent: diagnose could observe nothing (no capture, no socket tables, no targets)\n";
+    return kExitRuntime;
+  }
+  for (const Finding& f : findings) {
+    if (f.severity != Severity::kInfo) return kExitFindings;
+  }
+  return kExitOk;
 }
 
 }  // namespace connwatch::agent::diagnose

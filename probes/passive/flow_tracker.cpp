@@ -215,6 +215,8 @@ void FlowTracker::on_rst(Table::Entry& entry, const TcpSegment& segment, FlowSid
   reset.sender = role_of(flow, side);
   reset.phase = phase;
   reset.suspected_middlebox = baseline != 0 && segment.ttl != baseline;
+  reset.ttl = segment.ttl;
+  reset.flow_ttl = baseline;
   reset.peer = peer_of(entry.key, flow, segment, side);
   out.reset = reset;
   flow.reset_seen = true;

@@ -36,7 +36,9 @@ struct ResetEvent {
   ResetSender sender = ResetSender::kUnknown;
   ResetPhase phase = ResetPhase::kEstablished;
   bool suspected_middlebox = false;
-  IpAddress peer;  // the remote end of the connection, as seen from this host
+  std::uint8_t ttl = 0;       // the RST's own TTL
+  std::uint8_t flow_ttl = 0;  // the TTL the same sender's earlier segments carried; 0 = none seen
+  IpAddress peer;             // the remote end of the connection, as seen from this host
 };
 
 // What one segment meant. Most segments mean nothing new (retransmissions, the first FIN).

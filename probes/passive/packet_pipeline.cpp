@@ -59,6 +59,8 @@ void PacketPipeline::record(const Observation& observation) {
     if (series) series->resets[sender][phase]->Increment();
     if (reset.suspected_middlebox) {
       ++counts_.resets_suspected_middlebox;
+      counts_.last_middlebox_reset =
+          MiddleboxReset{reset.peer.to_string(), reset.ttl, reset.flow_ttl};
       if (series) series->resets_suspected_middlebox->Increment();
     }
     const PeerTable::Assignment assignment = peers_.record(reset.peer);

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -18,6 +19,13 @@ struct PeerResets {
   std::array<std::uint64_t, kResetSenders.size()> by_sender{};
 
   std::uint64_t total() const { return by_sender[0] + by_sender[1] + by_sender[2]; }
+};
+
+// The latest reset whose TTL did not match its flow: the evidence diagnose quotes.
+struct MiddleboxReset {
+  std::string peer;
+  std::uint8_t reset_ttl = 0;
+  std::uint8_t flow_ttl = 0;
 };
 
 struct PassiveSnapshot {
@@ -34,6 +42,7 @@ struct PassiveSnapshot {
   // [sender][phase]
   std::array<std::array<std::uint64_t, kResetPhases.size()>, kResetSenders.size()> resets{};
   std::uint64_t resets_suspected_middlebox = 0;
+  std::optional<MiddleboxReset> last_middlebox_reset;
   std::array<std::uint64_t, kTimeWaitSides.size()> time_wait_entries{};
   std::array<std::uint64_t, kCloseHows.size()> closes{};
   // Peers with their own series first, then "other" (always present).

@@ -1,0 +1,86 @@
+// ephemeral-port-exhaustion: one destination uses most of the local port range (each connection
+// to one ip:port from one source address needs its own local port, TIME_WAIT included), or
+// connects already failed with EADDRNOTAVAIL.
+#include "agent/diagnose/format.h"
+#include "agent/diagnose/rules.h"
+#include "agent/diagnose/rules/common.h"
+
+namespace connwatch::agent::diagnose {
+
+namespace {
+
+constexpr double kWarning = 0.7;
+constexpr double kCritical = 0.9;
+
+std::string port_range_text(const Observations& o) {
+  const auto& r = o.kernel_end.port_range ? o.kernel_end.port_range : o.kernel_start.port_range;
+  if (!r) return "";
+  return std::to_string(r->low) + "-" + std::to_string(r->high);
+}
+
+}  // namespace
+
+std::vector<Finding> ephemeral_port_exhaustion(const Observations& o) {
+  std::vector<Finding> out;
+  const std::string range = port_range_text(o);
+
+  // Targets whose connects failed for want of a local port.
+  for (const TargetObservation& t : o.targets) {
+    const std::uint64_t failed = attempts(t, active::Outcome::kAddrNotAvailable);
+    if (failed == 0) continue;
+    Finding f;
+    f.severity = Severity::kCritical;
+    f.summary = t.config.name + ": " + plural(failed, "connect", "connects") + " of " +
+                count(attempts(t)) + " failed with EADDRNOTAVAIL: no free local port to " +
+                t.config.url.authority();
+    f.evidence = {{"target", t.config.name},
+                  {"addr_not_available", failed},
+                  {"attempts", attempts(t)},
+                  {"port_range", range}};
+    f.recommendation =
+        "reuse pooled connections instead of opening one per request; widen "
+        "net.ipv4.ip_local_port_range (now " +
+        range + ") or connect from more source addresses";
+    out.push_back(std::move(f));
+  }
+
+  std::optional<kernel::DestinationPortUsage> busiest = o.peak_port_usage;
+  if (o.kernel_end.sockets && !o.kernel_end.sockets->ports_in_use.empty()) {
+    const auto& end = o.kernel_end.sockets->ports_in_use.front();
+    if (!busiest || end.utilization > busiest->utilization) busiest = end;
+  }
+  if (busiest && busiest->utilization >= kWarning) {
+    const std::string destination = busiest->destination.to_string();
+    std::uint64_t usable = 0;
+    if (o.kernel_end.sockets) usable = o.kernel_end.sockets->usable_ports;
+    std::uint64_t time_wait = 0;
+    if (o.kernel_end.sockets) {
+      for (const auto& tw : o.kernel_end.sockets->time_wait) {
+        if (tw.destination == busiest->destination) time_wait = tw.sockets;
+      }
+    }
+    Finding f;
+    f.severity = busiest->utilization >= kCritical ? Severity::kCritical : Severity::kWarning;
+    f.summary = destination + " uses " + count(busiest->in_use) + " of " + count(usable) +
+                " ephemeral ports (" + percent(busiest->utilization) + ") from " +
+                busiest->source.to_string();
+    f.evidence = {{"destination", destination},
+                  {"source", busiest->source.to_string()},
+                  {"in_use", busiest->in_use},
+                  {"usable_ports", usable},
+                  {"utilization", busiest->utilization},
+                  {"time_wait", time_wait},
+                  {"port_range", range}};
+    std::string fix;
+    if (time_wait * 2 >= busiest->in_use) {
+      fix = count(time_wait) +
+            " of them are TIME_WAIT: reuse pooled connections instead of one per request; ";
+    }
+    f.recommendation = fix + "widen net.ipv4.ip_local_port_range (now " + range +
+                       "), or spread connections over more source addresses or destination ports";
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+}  // namespace connwatch::agent::diagnose

@@ -1,0 +1,340 @@
+// Each finding's rule over hand-built observations: it fires on the evidence SPEC §5 names, with
+// the numbers in its evidence and summary, and stays quiet on a healthy host.
+#include "agent/diagnose/rules.h"
+
+#include <gtest/gtest.h>
+
+#include "agent/diagnose/format.h"
+
+namespace connwatch::agent::diagnose {
+namespace {
+
+using active::Outcome;
+using kernel::TcpEventCounter;
+using namespace std::chrono_literals;
+
+kernel::Endpoint endpoint(const char* text) { return *kernel::Endpoint::parse(text); }
+
+config::Target target(const char* name, const char* url) {
+  config::Target t;
+  t.name = name;
+  std::string error;
+  t.url = *config::parse_target_url(url, error);
+  t.url_text = url;
+  return t;
+}
+
+// A quiet host: capture up, tables read, one healthy target.
+Observations healthy() {
+  Observations o;
+  o.duration_seconds = 10;
+  o.interface = "any";
+  o.capture_up = true;
+  o.passive.capture_up = true;
+  for (auto* snap : {&o.kernel_start, &o.kernel_end}) {
+    snap->sockets.emplace();
+    snap->sockets->usable_ports = 28232;
+    snap->port_range = kernel::EphemeralPortRange{32768, 60999, {}};
+    snap->file_descriptors = kernel::FileDescriptorUsage{1000, 100000};
+    for (auto c : kernel::kAllTcpEventCounters) snap->tcp_events[kernel::index_of(c)] = 100;
+  }
+  TargetObservation t;
+  t.config = target("api", "http://10.0.0.5:8080/");
+  t.probes.name = "api";
+  t.probes.counts.attempts[active::index_of(Outcome::kSuccess)] = 10;
+  t.probes.counts.requests_reused = 9;
+  t.probes.addresses = {"10.0.0.5:8080"};
+  t.idle_watched_seconds = 10;
+  o.targets.push_back(t);
+  return o;
+}
+
+std::vector<Finding> only(const std::vector<Finding>& all, FindingId id) {
+  std::vector<Finding> out;
+  for (const auto& f : all) {
+    if (f.id == id) out.push_back(f);
+  }
+  return out;
+}
+
+void set_attempts(Observations& o, Outcome outcome, std::uint64_t n) {
+  o.targets[0].probes.counts.attempts[active::index_of(outcome)] = n;
+}
+
+void grow(Observations& o, TcpEventCounter c, std::uint64_t by) {
+  o.kernel_end.tcp_events[kernel::index_of(c)] =
+      *o.kernel_start.tcp_events[kernel::index_of(c)] + by;
+}
+
+TEST(DiagnoseRules, AHealthyHostRaisesNothing) { EXPECT_TRUE(evaluate(healthy()).empty()); }
+
+TEST(DiagnoseRules, EveryIdHasOneRuleAndADistinctName) {
+  ASSERT_EQ(all_rules().size(), kAllFindingIds.size());
+  std::set<std::string_view> names;
+  for (std::size_t i = 0; i < kAllFindingIds.size(); ++i) {
+    EXPECT_EQ(all_rules()[i].id, kAllFindingIds[i]);
+    names.insert(to_string(kAllFindingIds[i]));
+  }
+  EXPECT_EQ(names.size(), kAllFindingIds.size());
+  EXPECT_EQ(to_string(FindingId::kStalePooledConnection), "stale-pooled-connection");
+}
+
+TEST(DiagnoseRules, StalePooledConnectionComparesTheServersIdleCloseWithThePool) {
+  Observations o = healthy();
+  o.targets[0].config.pool.idle_timeout = 30s;
+  o.targets[0].peer_idle_close_seconds = 4.02;
+  o.targets[0].probes.counts.stale_resets = 2;
+  const auto f = only(evaluate(o), FindingId::kStalePooledConnection);
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].severity, Severity::kWarning);
+  EXPECT_EQ(f[0].summary,
+            "api: server closes idle connections after 4.0 s; your pool keeps them 30 s, and 2 "
+            "reused connections were already closed");
+  EXPECT_EQ(f[0].evidence["suggested_idle_timeout"], "3s");
+  EXPECT_DOUBLE_EQ(f[0].evidence["server_idle_close_seconds"].get<double>(), 4.02);
+  EXPECT_NE(f[0].recommendation.find("set idle_timeout below 4.0 s"), std::string::npos);
+}
+
+TEST(DiagnoseRules, StalePooledConnectionStaysQuietWhenThePoolRetiresFirst) {
+  Observations o = healthy();
+  o.targets[0].config.pool.idle_timeout = 3s;
+  o.targets[0].peer_idle_close_seconds = 4.0;
+  EXPECT_TRUE(only(evaluate(o), FindingId::kStalePooledConnection).empty());
+  o.targets[0].server_keep_alive = 2s;  // announced shorter than the pool keeps them
+  EXPECT_EQ(only(evaluate(o), FindingId::kStalePooledConnection).size(), 1U);
+}
+
+TEST(DiagnoseRules, ASubSecondKeepAliveGetsAMillisecondSuggestion) {
+  Observations o = healthy();
+  o.targets[0].peer_idle_close_seconds = 1.0;
+  const auto f = only(evaluate(o), FindingId::kStalePooledConnection);
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].evidence["suggested_idle_timeout"], "500ms");
+}
+
+TEST(DiagnoseRules, TimeWaitAccumulationNamesTheGrowthAndTheOwner) {
+  Observations o = healthy();
+  o.kernel_start.sockets->time_wait = {{endpoint("10.0.0.5:443"), 13}};
+  o.kernel_end.sockets->time_wait = {{endpoint("10.0.0.5:443"), 2913},
+                                     {endpoint("10.0.0.6:443"), 20}};
+  kernel::DestinationOwners owners;
+  owners.destination = endpoint("10.0.0.5:443");
+  owners.owners = {{812, "java", 3}};
+  o.owners["10.0.0.5:443"] = owners;
+  const auto f = only(evaluate(o), FindingId::kTimeWaitAccumulation);
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].summary,
+            "2,913 TIME_WAIT sockets to 10.0.0.5:443 (+2,900 in 10 s) from one process (pid 812 "
+            "java)");
+  EXPECT_EQ(f[0].evidence["time_wait_end"], 2913);
+  EXPECT_EQ(f[0].evidence["per_second"], 290);
+  EXPECT_EQ(f[0].evidence["steady_state"], 17400);
+  EXPECT_NE(f[0].recommendation.find("pid 812 (java) opens a connection per request"),
+            std::string::npos);
+}
+
+TEST(DiagnoseRules, ALargeButSteadyTimeWaitIsNotAccumulation) {
+  Observations o = healthy();
+  o.kernel_start.sockets->time_wait = {{endpoint("10.0.0.5:443"), 2900}};
+  o.kernel_end.sockets->time_wait = {{endpoint("10.0.0.5:443"), 2910}};
+  EXPECT_TRUE(only(evaluate(o), FindingId::kTimeWaitAccumulation).empty());
+}
+
+TEST(DiagnoseRules, PortExhaustionIsWarningAt70AndCriticalAt90Percent) {
+  Observations o = healthy();
+  kernel::DestinationPortUsage usage;
+  usage.destination = endpoint("10.0.0.5:443");
+  usage.source = *kernel::IpAddress::parse("10.0.0.1");
+  usage.in_use = 20000;
+  usage.utilization = 20000.0 / 28232;
+  o.kernel_end.sockets->ports_in_use = {usage};
+  auto f = only(evaluate(o), FindingId::kEphemeralPortExhaustion);
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].severity, Severity::kWarning);
+  EXPECT_EQ(f[0].summary, "10.0.0.5:443 uses 20,000 of 28,232 ephemeral ports (70%) from 10.0.0.1");
+  EXPECT_EQ(f[0].evidence["port_range"], "32768-60999");
+
+  o.kernel_end.sockets->ports_in_use[0].utilization = 0.95;
+  f = only(evaluate(o), FindingId::kEphemeralPortExhaustion);
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].severity, Severity::kCritical);
+
+  o.kernel_end.sockets->ports_in_use[0].utilization = 0.5;
+  EXPECT_TRUE(only(evaluate(o), FindingId::kEphemeralPortExhaustion).empty());
+}
+
+TEST(DiagnoseRules, EaddrnotavailIsCriticalPortExhaustion) {
+  Observations o = healthy();
+  set_attempts(o, Outcome::kAddrNotAvailable, 3);
+  const auto f = only(evaluate(o), FindingId::kEphemeralPortExhaustion);
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].severity, Severity::kCritical);
+  EXPECT_EQ(f[0].evidence["addr_not_available"], 3);
+}
+
+TEST(DiagnoseRules, FdExhaustionNamesTheProcessNearItsLimit) {
+  Observations o = healthy();
+  o.processes_near_fd_limit = {{812, "java", 3900, 4096}};
+  const auto f = only(evaluate(o), FindingId::kFdExhaustion);
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].severity, Severity::kCritical);
+  EXPECT_EQ(f[0].summary, "pid 812 (java) has 3,900 of 4,096 file descriptors open (95%)");
+}
+
+TEST(DiagnoseRules, EmfileOnAProbeAndAFullSystemTableAreFdExhaustion) {
+  Observations o = healthy();
+  set_attempts(o, Outcome::kFdExhausted, 1);
+  o.kernel_end.file_descriptors = kernel::FileDescriptorUsage{85000, 100000};
+  const auto f = only(evaluate(o), FindingId::kFdExhaustion);
+  ASSERT_EQ(f.size(), 2U);
+  EXPECT_EQ(f[0].severity, Severity::kCritical);  // EMFILE seen
+  EXPECT_EQ(f[1].severity, Severity::kWarning);   // 85% of fs.file-max
+}
+
+TEST(DiagnoseRules, ConnectionRefusedIsCriticalWhenEveryAttemptWasRefused) {
+  Observations o = healthy();
+  set_attempts(o, Outcome::kSuccess, 0);
+  set_attempts(o, Outcome::kRefused, 9);
+  const auto f = only(evaluate(o), FindingId::kConnectionRefused);
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].severity, Severity::kCritical);
+  EXPECT_EQ(f[0].summary, "api: 9 of 9 connects to 10.0.0.5:8080 refused (RST in answer to SYN)");
+}
+
+TEST(DiagnoseRules, RefusalsOnTheWireBeyondTheProbesAreAHostWideFinding) {
+  Observations o = healthy();
+  o.passive.resets[passive::index_of(passive::ResetSender::kServer)]
+                  [passive::index_of(passive::ResetPhase::kHandshake)] = 25;
+  const auto f = only(evaluate(o), FindingId::kConnectionRefused);
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].evidence["refused_on_wire"], 25);
+  EXPECT_EQ(f[0].evidence["per_second"], 2.5);
+}
+
+TEST(DiagnoseRules, TheProbesOwnRefusalsAreNotAHostWideFinding) {
+  Observations o = healthy();
+  set_attempts(o, Outcome::kSuccess, 0);
+  set_attempts(o, Outcome::kRefused, 8);
+  o.targets[0].keep_alive_counts.attempts[active::index_of(Outcome::kRefused)] = 1;
+  o.passive.resets[passive::index_of(passive::ResetSender::kServer)]
+                  [passive::index_of(passive::ResetPhase::kHandshake)] = 9;
+  const auto f = only(evaluate(o), FindingId::kConnectionRefused);
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].evidence["target"], "api");
+}
+
+TEST(DiagnoseRules, PeerResetMidstreamCountsServerResetsOfEstablishedConnections) {
+  Observations o = healthy();
+  o.passive.resets[passive::index_of(passive::ResetSender::kServer)]
+                  [passive::index_of(passive::ResetPhase::kEstablished)] = 7;
+  // Resets after a FIN (a stale pooled connection's write) are not midstream.
+  o.passive.resets[passive::index_of(passive::ResetSender::kServer)]
+                  [passive::index_of(passive::ResetPhase::kClosing)] = 4;
+  passive::PeerResets peer;
+  peer.peer = "10.0.0.5";
+  peer.by_sender[passive::index_of(passive::ResetSender::kServer)] = 11;
+  o.passive.peers = {peer};
+  const auto f = only(evaluate(o), FindingId::kPeerResetMidstream);
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].summary,
+            "7 established connections reset by the server end in 10 s, most by 10.0.0.5");
+  EXPECT_EQ(f[0].evidence["peers"][0]["peer"], "10.0.0.5");
+}
+
+TEST(DiagnoseRules, MiddleboxResetQuotesBothTtls) {
+  Observations o = healthy();
+  o.passive.resets_suspected_middlebox = 3;
+  o.passive.last_middlebox_reset = passive::MiddleboxReset{"10.0.0.5", 37, 64};
+  const auto f = only(evaluate(o), FindingId::kMiddleboxResetSuspected);
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].summary,
+            "3 resets carry TTL 37 while the packets of the same connection carry TTL 64 (peer "
+            "10.0.0.5): a middlebox is resetting");
+  EXPECT_EQ(f[0].evidence["reset_ttl"], 37);
+}
+
+TEST(DiagnoseRules, ProbeTimeoutsSayWhetherThePeerEverReset) {
+  Observations o = healthy();
+  set_attempts(o, Outcome::kSuccess, 0);
+  set_attempts(o, Outcome::kTimeout, 4);
+  const auto f = only(evaluate(o), FindingId::kProbeTimeouts);
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].severity, Severity::kCritical);
+  EXPECT_EQ(f[0].summary,
+            "api: 4 of 4 attempts to 10.0.0.5:8080 timed out with no RST from the peer");
+  EXPECT_EQ(f[0].evidence["resets_from_peer"], 0);
+}
+
+TEST(DiagnoseRules, DnsAddressChangedReportsTheStaleConnections) {
+  Observations o = healthy();
+  o.targets[0].config = target("api", "http://api.internal:8080/");
+  o.targets[0].stale_address = StaleAddress{{"10.0.0.5:8080"}, {"10.0.0.6:8080"}, 2, 4.5};
+  const auto f = only(evaluate(o), FindingId::kDnsAddressChanged);
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].summary,
+            "api: api.internal moved from 10.0.0.5:8080 to 10.0.0.6:8080 while 2 pooled "
+            "connections stayed on the old address for 4.5 s");
+  EXPECT_NE(f[0].recommendation.find("max_lifetime (now 300 s)"), std::string::npos);
+}
+
+TEST(DiagnoseRules, KernelCounterGrowthRaisesListenOverflowAndLocalAbort) {
+  Observations o = healthy();
+  grow(o, TcpEventCounter::kListenOverflows, 12);
+  grow(o, TcpEventCounter::kListenDrops, 12);
+  grow(o, TcpEventCounter::kTcpAbortOnData, 50);
+  o.somaxconn = 4096;
+  const auto listen = only(evaluate(o), FindingId::kListenOverflow);
+  ASSERT_EQ(listen.size(), 1U);
+  EXPECT_EQ(listen[0].evidence["listen_overflows"], 12);
+  EXPECT_NE(listen[0].recommendation.find("net.core.somaxconn (now 4,096)"), std::string::npos);
+  const auto abort = only(evaluate(o), FindingId::kLocalAbortUnreadData);
+  ASSERT_EQ(abort.size(), 1U);
+  EXPECT_EQ(abort[0].evidence["tcp_abort_on_data"], 50);
+}
+
+TEST(DiagnoseRules, AFewAbortsAreNoiseAndAMissingCounterIsNoGrowth) {
+  Observations o = healthy();
+  grow(o, TcpEventCounter::kTcpAbortOnData, 3);
+  o.kernel_end.tcp_events[kernel::index_of(TcpEventCounter::kListenOverflows)].reset();
+  EXPECT_TRUE(evaluate(o).empty());
+}
+
+TEST(DiagnoseRules, CaptureUnavailableIsInfoOnly) {
+  Observations o = healthy();
+  o.capture_up = false;
+  o.capture_error = "any: You don't have permission to capture on that device";
+  const auto f = evaluate(o);
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].id, FindingId::kCaptureUnavailable);
+  EXPECT_EQ(f[0].severity, Severity::kInfo);
+  o.capture_enabled = false;  // turned off on purpose: nothing to say
+  EXPECT_TRUE(evaluate(o).empty());
+}
+
+TEST(DiagnoseRules, FindingsComeWorstFirst) {
+  Observations o = healthy();
+  o.capture_up = false;                                   // info
+  o.targets[0].peer_idle_close_seconds = 1;               // warning
+  o.processes_near_fd_limit = {{1, "init", 1000, 1024}};  // critical
+  const auto f = evaluate(o);
+  ASSERT_EQ(f.size(), 3U);
+  EXPECT_EQ(f[0].severity, Severity::kCritical);
+  EXPECT_EQ(f[1].severity, Severity::kWarning);
+  EXPECT_EQ(f[2].severity, Severity::kInfo);
+}
+
+TEST(DiagnoseFormat, NumbersReadAsAPersonWritesThem) {
+  EXPECT_EQ(count(0), "0");
+  EXPECT_EQ(count(999), "999");
+  EXPECT_EQ(count(1000), "1,000");
+  EXPECT_EQ(count(28232), "28,232");
+  EXPECT_EQ(count(1234567), "1,234,567");
+  EXPECT_EQ(seconds(1.04), "1.0 s");
+  EXPECT_EQ(seconds(30), "30 s");
+  EXPECT_EQ(percent(0.999), "99%");
+  EXPECT_EQ(config_duration(std::chrono::milliseconds(800)), "800ms");
+  EXPECT_EQ(config_duration(std::chrono::minutes(5)), "5m");
+}
+
+}  // namespace
+}  // namespace connwatch::agent::diagnose
