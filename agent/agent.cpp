@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "agent/logging.h"
+#include "agent/privileges.h"
 #include "agent/probe_options.h"
 #include "agent/self_metrics.h"
 #include "config/loader.h"
@@ -263,6 +264,20 @@ struct Agent::Impl {
     }
     self_metrics.config_loaded(true);
     start_observers();
+    if (!config.agent.user.empty()) {
+      try {
+        drop_privileges(config.agent.user, config.agent.group);
+      } catch (const std::runtime_error& e) {
+        spdlog::error("{}", e.what());
+        stop_observers();
+        return kExitRuntime;
+      }
+      spdlog::info(
+          "running as {}:{} with no capabilities ({}); a capture that fails from now "
+          "on cannot reopen until restart",
+          config.agent.user, config.agent.group.empty() ? "-" : config.agent.group,
+          capability_text());
+    }
     route();
     server->start();
     wait_for_signal();

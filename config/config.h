@@ -25,6 +25,10 @@ std::string_view to_string(Jitter jitter);
 struct AgentSettings {
   ListenAddress listen{"", 9873};
   LogLevel log_level = LogLevel::kInfo;
+  // Started as root: once capture and netlink are open, become this user (and `group`, default
+  // the user's primary group) with no capabilities left. Empty: keep the identity started with.
+  std::string user;
+  std::string group;
 
   bool operator==(const AgentSettings&) const = default;
 };

@@ -1,6 +1,8 @@
 #include "config/loader.h"
 
 #include <fmt/format.h>
+#include <grp.h>
+#include <pwd.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -325,6 +327,22 @@ void read_agent(TableReader& r, AgentSettings& agent) {
                  {"info", LogLevel::kInfo},
                  {"warn", LogLevel::kWarn},
                  {"error", LogLevel::kError}});
+  // Unknown names are config errors, found before anything starts rather than after the drop.
+  if (const toml::node* node = r.find("user")) {
+    r.read("user", agent.user);
+    if (!agent.user.empty() && ::getpwnam(agent.user.c_str()) == nullptr) {
+      r.error(*node, "user", "no such user \"" + agent.user + "\"");
+    }
+  }
+  if (const toml::node* node = r.find("group")) {
+    r.read("group", agent.group);
+    if (!agent.group.empty() && ::getgrnam(agent.group.c_str()) == nullptr) {
+      r.error(*node, "group", "no such group \"" + agent.group + "\"");
+    }
+    if (!agent.group.empty() && agent.user.empty()) {
+      r.error(*node, "group", "group needs user: the agent changes both or neither");
+    }
+  }
 }
 
 void read_web(TableReader& r, WebSettings& web) {
