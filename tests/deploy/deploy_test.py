@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""The deployment files say what docs/DEPLOY.md promises: the systemd unit's least privilege and
+sandboxing, the Kubernetes manifests' shape and capabilities, and the `cmake --install` layout
+(the installed agent accepts the installed config)."""
+import configparser
+import os
+import subprocess
+import tempfile
+import unittest
+from pathlib import Path
+
+import yaml
+
+from support import BINARY_DIR, SOURCE_DIR
+
+DEPLOY = Path(SOURCE_DIR) / "deploy"
+
+
+def unit_file():
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # keys are case-sensitive in systemd
+    parser.read(DEPLOY / "systemd" / "connwatch.service")
+    return parser
+
+
+class Systemd(unittest.TestCase):
+    def test_least_privilege_and_sandboxing(self):
+        service = unit_file()["Service"]
+        self.assertEqual(service["User"], "connwatch")
+        self.assertEqual(set(service["AmbientCapabilities"].split()),
+                         {"CAP_NET_RAW", "CAP_NET_ADMIN"})
+        self.assertEqual(set(service["CapabilityBoundingSet"].split()),
+                         {"CAP_NET_RAW", "CAP_NET_ADMIN"})
+        self.assertEqual(service["NoNewPrivileges"], "yes")
+        self.assertEqual(service["ProtectSystem"], "strict")
+        self.assertEqual(service["ProtectHome"], "yes")
+        self.assertIn("AF_PACKET", service["RestrictAddressFamilies"])
+        self.assertIn("AF_NETLINK", service["RestrictAddressFamilies"])
+        self.assertIn("--config /etc/connwatch/agent.toml", service["ExecStart"])
+        self.assertIn("--check-config", service["ExecStartPre"])
+        self.assertEqual(service["ExecReload"], "/bin/kill -HUP $MAINPID")
+        self.assertEqual(unit_file()["Install"]["WantedBy"], "multi-user.target")
+
+
+class Kubernetes(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        docs = yaml.safe_load_all((DEPLOY / "kubernetes" / "connwatch.yaml").read_text())
+        cls.by_kind = {d["kind"]: d for d in docs if d}
+
+    def test_every_object_is_well_formed(self):
+        self.assertEqual(set(self.by_kind),
+                         {"Namespace", "ConfigMap", "DaemonSet", "Service", "PodMonitor"})
+        for kind, doc in self.by_kind.items():
+            with self.subTest(kind=kind):
+                self.assertIn("apiVersion", doc)
+                self.assertTrue(doc["metadata"]["name"])
+                if kind != "Namespace":
+                    self.assertEqual(doc["metadata"]["namespace"], "connwatch")
+
+    def test_daemonset_runs_on_the_host_network_with_two_capabilities(self):
+        ds = self.by_kind["DaemonSet"]
+        spec = ds["spec"]["template"]["spec"]
+        self.assertTrue(spec["hostNetwork"])
+        self.assertEqual(ds["spec"]["selector"]["matchLabels"],
+                         ds["spec"]["template"]["metadata"]["labels"])
+        (container,) = spec["containers"]
+        sc = container["securityContext"]
+        self.assertEqual(sc["capabilities"]["drop"], ["ALL"])
+        self.assertEqual(set(sc["capabilities"]["add"]), {"NET_RAW", "NET_ADMIN"})
+        self.assertTrue(sc["readOnlyRootFilesystem"])
+        self.assertFalse(sc["allowPrivilegeEscalation"])
+        self.assertEqual(container["ports"][0]["containerPort"], 9873)
+        self.assertEqual(container["readinessProbe"]["httpGet"]["path"], "/-/healthy")
+
+    def test_service_and_podmonitor_select_the_daemonset(self):
+        labels = self.by_kind["DaemonSet"]["spec"]["template"]["metadata"]["labels"]
+        self.assertEqual(self.by_kind["Service"]["spec"]["selector"], labels)
+        pm = self.by_kind["PodMonitor"]
+        self.assertEqual(pm["spec"]["selector"]["matchLabels"], labels)
+        self.assertEqual(pm["spec"]["podMetricsEndpoints"][0]["port"], "metrics")
+
+    def test_the_configmap_is_a_valid_agent_config(self):
+        text = self.by_kind["ConfigMap"]["data"]["agent.toml"]
+        with tempfile.NamedTemporaryFile("w", suffix=".toml") as f:
+            f.write(text)
+            f.flush()
+            proc = subprocess.run([os.path.join(BINARY_DIR, "agent", "agent"), "--check-config",
+                                   "--config", f.name], capture_output=True, text=True)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+
+
+class InstallLayout(unittest.TestCase):
+    def test_cmake_install_puts_everything_where_deploy_md_says(self):
+        with tempfile.TemporaryDirectory() as root:
+            proc = subprocess.run(["cmake", "--install", BINARY_DIR, "--prefix", "/usr/local"],
+                                  env={**os.environ, "DESTDIR": root}, capture_output=True,
+                                  text=True, timeout=60)
+            self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+            r = Path(root)
+            for path in ("usr/local/bin/agent", "etc/connwatch/agent.toml",
+                         "etc/connwatch/examples/full.toml",
+                         "usr/local/lib/systemd/system/connwatch.service",
+                         "usr/local/share/connwatch/dashboards/grafana/resets.json",
+                         "usr/local/share/connwatch/dashboards/grafana/sockets.json",
+                         "usr/local/share/connwatch/dashboards/grafana/probes.json",
+                         "usr/local/share/connwatch/dashboards/rules/connwatch.rules.yml",
+                         "usr/local/share/connwatch/dashboards/RUNBOOK.md",
+                         "usr/local/share/connwatch/deploy/kubernetes/connwatch.yaml",
+                         "usr/local/share/connwatch/report.schema.json",
+                         "usr/local/share/doc/connwatch/DEPLOY.md"):
+                self.assertTrue((r / path).is_file(), path)
+            agent = r / "usr/local/bin/agent"
+            self.assertTrue(os.access(agent, os.X_OK))
+            proc = subprocess.run([str(agent), "--check-config", "--config",
+                                   str(r / "etc/connwatch/agent.toml")],
+                                  capture_output=True, text=True)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
