@@ -164,6 +164,15 @@ struct Agent::Impl {
                      next.agent.listen.to_string());
         next.agent.listen = config.agent.listen;
       }
+      if (!(next.web == config.web)) {
+        spdlog::warn("[web] changed; TLS and basic auth settings take effect at the next restart");
+        next.web = config.web;
+      }
+      if (next.agent.user != config.agent.user || next.agent.group != config.agent.group) {
+        spdlog::warn("agent.user/group changed; they take effect at the next restart");
+        next.agent.user = config.agent.user;
+        next.agent.group = config.agent.group;
+      }
       config::Config previous = std::exchange(config, std::move(next));
       apply_reload(previous);
       set_log_level(config.agent.log_level);
@@ -257,8 +266,8 @@ struct Agent::Impl {
 
   int run() {
     try {
-      server = std::make_unique<exporters::HttpServer>(io, config.agent.listen);
-    } catch (const std::system_error& e) {
+      server = std::make_unique<exporters::HttpServer>(io, config.agent.listen, config.web);
+    } catch (const std::exception& e) {
       spdlog::error("{}", e.what());
       return kExitRuntime;
     }

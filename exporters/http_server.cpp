@@ -6,17 +6,20 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <chrono>
 #include <set>
 #include <system_error>
 
 #include "connwatch/version.h"
+#include "exporters/basic_auth.h"
 
 namespace connwatch::exporters {
 
@@ -33,6 +36,23 @@ constexpr std::uint32_t kHeaderLimit = 8 * 1024;
 constexpr std::uint64_t kBodyLimit = 64 * 1024;
 constexpr auto kIdleTimeout = 60s;  // above Prometheus' default scrape interval, so scrapes reuse
 constexpr std::size_t kMaxConnections = 256;
+constexpr auto kHandshakeTimeout = 10s;
+
+// TLS 1.2 and up, the server's cipher preference, no renegotiation: what exporter-toolkit does
+// by default with Go's crypto/tls.
+std::unique_ptr<asio::ssl::context> make_tls(const config::WebSettings& web) {
+  if (web.tls_cert.empty()) return nullptr;
+  auto tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+  tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                   asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+  boost::system::error_code ec;
+  tls->use_certificate_chain_file(web.tls_cert, ec);
+  if (ec) throw std::runtime_error("web.tls_cert " + web.tls_cert + ": " + ec.message());
+  tls->use_private_key_file(web.tls_key, asio::ssl::context::pem, ec);
+  if (ec) throw std::runtime_error("web.tls_key " + web.tls_key + ": " + ec.message());
+  return tls;
+}
 
 tcp::endpoint resolve_listen(asio::io_context& io, const config::ListenAddress& address) {
   if (address.host.empty()) return {tcp::v6(), address.port};
@@ -63,15 +83,24 @@ Response text_response(const Request& request, http::status status, std::string 
 }
 
 struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
-  explicit State(asio::io_context& context) : io(context), acceptor(context) {}
+  State(asio::io_context& context, const config::WebSettings& web)
+      : io(context), acceptor(context), tls(make_tls(web)), auth(web.basic_auth_users) {}
 
   asio::io_context& io;
   tcp::acceptor acceptor;
+  std::unique_ptr<asio::ssl::context> tls;  // null: plain HTTP
+  BasicAuth auth;
   std::map<std::string, Handler> routes;
+  // Every open connection's TCP layer, so stop() can close them.
   std::set<std::shared_ptr<beast::tcp_stream>> sessions;
   bool stopped = false;
 
   Response dispatch(const Request& request) {
+    if (!auth.allows(request[http::field::authorization])) {
+      Response response = text_response(request, http::status::unauthorized, "Unauthorized\n");
+      response.set(http::field::www_authenticate, "Basic realm=\"connwatch\"");
+      return response;
+    }
     const std::string_view target = request.target();
     const std::string path(target.substr(0, target.find('?')));
     const auto it = routes.find(path);
@@ -99,38 +128,73 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
         socket.close(ec);
         continue;
       }
-      auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
-      sessions.insert(stream);
-      asio::co_spawn(io, session(stream), asio::detached);
+      if (tls) {
+        auto stream =
+            std::make_shared<beast::ssl_stream<beast::tcp_stream>>(std::move(socket), *tls);
+        // The TCP layer, owned by the TLS stream: what stop() closes.
+        sessions.insert(std::shared_ptr<beast::tcp_stream>(stream, &stream->next_layer()));
+        asio::co_spawn(io, tls_session(stream), asio::detached);
+      } else {
+        auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
+        sessions.insert(stream);
+        asio::co_spawn(io, plain_session(stream), asio::detached);
+      }
     }
   }
 
-  asio::awaitable<void> session(std::shared_ptr<beast::tcp_stream> stream) {
-    auto self = shared_from_this();
+  // Requests and responses on one connection until either side is done.
+  template <typename Stream>
+  asio::awaitable<void> serve(Stream& stream, beast::tcp_stream& tcp_layer) {
     beast::flat_buffer buffer;
     boost::system::error_code ec;
     for (;;) {
       http::request_parser<http::string_body> parser;
       parser.header_limit(kHeaderLimit);
       parser.body_limit(kBodyLimit);
-      stream->expires_after(kIdleTimeout);
-      co_await http::async_read(*stream, buffer, parser,
+      tcp_layer.expires_after(kIdleTimeout);
+      co_await http::async_read(stream, buffer, parser,
                                 asio::redirect_error(asio::use_awaitable, ec));
       if (ec) break;
       Request request = parser.release();
       Response response = dispatch(request);
-      stream->expires_after(kIdleTimeout);
-      co_await http::async_write(*stream, response, asio::redirect_error(asio::use_awaitable, ec));
+      tcp_layer.expires_after(kIdleTimeout);
+      co_await http::async_write(stream, response, asio::redirect_error(asio::use_awaitable, ec));
       if (ec || response.need_eof()) break;
     }
+  }
+
+  asio::awaitable<void> plain_session(std::shared_ptr<beast::tcp_stream> stream) {
+    auto self = shared_from_this();
+    co_await serve(*stream, *stream);
+    boost::system::error_code ec;
     stream->socket().shutdown(tcp::socket::shutdown_send, ec);
     stream->close();
     sessions.erase(stream);
   }
+
+  asio::awaitable<void> tls_session(std::shared_ptr<beast::ssl_stream<beast::tcp_stream>> stream) {
+    auto self = shared_from_this();
+    const std::shared_ptr<beast::tcp_stream> key(stream, &stream->next_layer());
+    boost::system::error_code ec;
+    stream->next_layer().expires_after(kHandshakeTimeout);
+    // Plain HTTP to a TLS port fails here: the connection is closed without an answer.
+    co_await stream->async_handshake(asio::ssl::stream_base::server,
+                                     asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) {
+      co_await serve(*stream, stream->next_layer());
+      stream->next_layer().expires_after(kHandshakeTimeout);
+      co_await stream->async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
+    } else {
+      spdlog::debug("http: TLS handshake failed: {}", ec.message());
+    }
+    stream->next_layer().close();
+    sessions.erase(key);
+  }
 };
 
-HttpServer::HttpServer(asio::io_context& io, const config::ListenAddress& address)
-    : state_(std::make_shared<State>(io)) {
+HttpServer::HttpServer(asio::io_context& io, const config::ListenAddress& address,
+                       const config::WebSettings& web)
+    : state_(std::make_shared<State>(io, web)) {
   const tcp::endpoint endpoint = resolve_listen(io, address);
   auto& acceptor = state_->acceptor;
   boost::system::error_code ec;

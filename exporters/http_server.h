@@ -14,6 +14,7 @@
 #include <string>
 
 #include "config/address.h"
+#include "config/config.h"
 
 namespace connwatch::exporters {
 
@@ -28,8 +29,12 @@ Response text_response(const Request& request, boost::beast::http::status status
 class HttpServer {
  public:
   // Binds and listens. Throws std::system_error naming the address when it cannot (port in use,
-  // address not local): a startup error, reported once, before anything runs.
-  HttpServer(boost::asio::io_context& io, const config::ListenAddress& address);
+  // address not local), std::runtime_error when [web]'s certificate or key does not load: startup
+  // errors, reported once, before anything runs. `web` turns on HTTPS (tls_cert + tls_key) and
+  // basic auth (basic_auth_users: user -> crypt(3) hash, bcrypt "$2b$" or sha256-crypt "$5$"),
+  // as the Prometheus exporter-toolkit's web config does; both guard every path.
+  HttpServer(boost::asio::io_context& io, const config::ListenAddress& address,
+             const config::WebSettings& web = {});
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

@@ -10,7 +10,7 @@ packages=(
   libboost-dev libpcap-dev prometheus-cpp-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libcap-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
   # what the tests meet as a user would: promtool, a real Prometheus, curl, the lab's tools
-  prometheus curl iproute2 iptables tcpdump nginx-light procps python3
+  prometheus curl iproute2 iptables tcpdump nginx-light procps python3 openssl wrk
   # JSON schema validation of the diagnose report; YAML for rules and deploy manifests
   python3-jsonschema python3-yaml
 )
