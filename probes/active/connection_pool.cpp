@@ -400,6 +400,16 @@ asio::awaitable<Lease> ConnectionPool::acquire(AttemptTimings& timings, bool req
 
   boost::system::error_code ec;
   started = Clock::now();
+  // Opened here rather than inside async_connect, which swallows the open's error and reports
+  // "operation canceled": EMFILE/ENFILE must surface as fd_exhausted.
+  if (!resolver_.addresses().empty()) {
+    c->socket().open(resolver_.addresses().front().protocol(), ec);
+    if (ec) {
+      timings.connect = Clock::now() - started;
+      fail(ec, Phase::kConnect);
+      co_return lease;
+    }
+  }
   const tcp::endpoint peer = co_await asio::async_connect(
       c->socket(), resolver_.addresses(), asio::redirect_error(asio::use_awaitable, ec));
   timings.connect = Clock::now() - started;

@@ -1,5 +1,6 @@
 #include "probes/active/probe_scheduler.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -92,6 +93,16 @@ void ProbeScheduler::begin(const std::shared_ptr<Entry>& entry) {
           [entry]() -> asio::awaitable<void> {
             const auto report = co_await entry->harness->run();
             entry->running = false;
+            if (report) {
+              std::string delays;
+              for (const double d : report->retry_delays_seconds) {
+                delays += fmt::format("{}{:.3f}", delays.empty() ? "" : " ", d);
+              }
+              spdlog::debug("probe {}: {} ({}), {} attempts, retry delays [{}] s, {:.3f} s",
+                            entry->target.name, to_string(report->result),
+                            to_string(report->outcome), report->attempts, delays,
+                            report->duration_seconds);
+            }
             if (report && entry->on_probe && !entry->stopped) {
               TargetSnapshot snapshot = make_snapshot(*entry->harness);
               snapshot.skipped = entry->skipped;
