@@ -7,15 +7,17 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <stdexcept>
+#include <system_error>
+#include <vector>
 
 namespace connwatch::agent {
 
 namespace {
 
 [[noreturn]] void fail(const std::string& what) {
-  throw std::runtime_error("dropping privileges: " + what + ": " + std::strerror(errno));
+  throw std::runtime_error("dropping privileges: " + what + ": " +
+                           std::system_category().message(errno));
 }
 
 }  // namespace
@@ -40,14 +42,18 @@ bool has_no_capabilities() {
 }
 
 void drop_privileges(const std::string& user, const std::string& group) {
-  errno = 0;
-  const passwd* pw = ::getpwnam(user.c_str());
+  // Reentrant lookups: the capture and kernel threads already run.
+  std::vector<char> buffer(16384);
+  passwd pw_entry{};
+  passwd* pw = nullptr;
+  errno = ::getpwnam_r(user.c_str(), &pw_entry, buffer.data(), buffer.size(), &pw);
   if (pw == nullptr) fail("no user \"" + user + "\"");
   const uid_t uid = pw->pw_uid;
   gid_t gid = pw->pw_gid;
   if (!group.empty()) {
-    errno = 0;
-    const struct group* gr = ::getgrnam(group.c_str());
+    struct group gr_entry {};
+    struct group* gr = nullptr;
+    errno = ::getgrnam_r(group.c_str(), &gr_entry, buffer.data(), buffer.size(), &gr);
     if (gr == nullptr) fail("no group \"" + group + "\"");
     gid = gr->gr_gid;
   }

@@ -33,7 +33,7 @@ namespace {
 
 // A scrape is a small GET; anything larger or slower than this is not a Prometheus server.
 constexpr std::uint32_t kHeaderLimit = 8 * 1024;
-constexpr std::uint64_t kBodyLimit = 64 * 1024;
+constexpr std::uint64_t kBodyLimit = std::uint64_t{64} * 1024;
 constexpr auto kIdleTimeout = 60s;  // above Prometheus' default scrape interval, so scrapes reuse
 constexpr std::size_t kMaxConnections = 256;
 constexpr auto kHandshakeTimeout = 10s;
@@ -72,7 +72,7 @@ tcp::endpoint resolve_listen(asio::io_context& io, const config::ListenAddress& 
 }  // namespace
 
 Response text_response(const Request& request, http::status status, std::string body,
-                       std::string content_type) {
+                       const std::string& content_type) {
   Response response{status, request.version()};
   response.set(http::field::server, std::string("connwatch/") + kVersion);
   response.set(http::field::content_type, content_type);

@@ -24,7 +24,7 @@ using Handler = std::function<Response(const Request&)>;
 
 // A plain-text response with the status and body given, for handlers and errors alike.
 Response text_response(const Request& request, boost::beast::http::status status, std::string body,
-                       std::string content_type = "text/plain; charset=utf-8");
+                       const std::string& content_type = "text/plain; charset=utf-8");
 
 class HttpServer {
  public:

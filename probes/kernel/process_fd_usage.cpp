@@ -1,7 +1,5 @@
 #include "probes/kernel/process_fd_usage.h"
 
-#include <dirent.h>
-
 #include <algorithm>
 #include <charconv>
 #include <limits>
@@ -56,33 +54,35 @@ std::optional<std::uint64_t> parse_max_open_files(std::string_view text) {
 
 std::vector<ProcessFdUsage> processes_near_fd_limit(double threshold,
                                                     const std::filesystem::path& proc_root) {
+  namespace fs = std::filesystem;
   std::vector<ProcessFdUsage> out;
-  DIR* proc = ::opendir(proc_root.c_str());
-  if (proc == nullptr) return out;
-  while (const dirent* entry = ::readdir(proc)) {
-    if (!is_number(entry->d_name)) continue;
-    const auto pid_dir = proc_root / entry->d_name;
+  std::error_code ec;
+  // Processes come and go mid-scan: every step takes an error_code and skips what vanished.
+  for (fs::directory_iterator it(proc_root, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (!is_number(name.c_str())) continue;
+    const fs::path& pid_dir = it->path();
     std::string limits;
     if (read_proc_file(pid_dir / "limits", limits, 8192)) continue;
     const auto limit = parse_max_open_files(limits);
     if (!limit || *limit == 0) continue;
-    DIR* fd_dir = ::opendir((pid_dir / "fd").c_str());
-    if (fd_dir == nullptr) continue;
+    std::error_code fd_ec;
     std::uint64_t open = 0;
-    while (const dirent* fd = ::readdir(fd_dir)) open += is_number(fd->d_name) ? 1 : 0;
-    ::closedir(fd_dir);
+    for (fs::directory_iterator fd(pid_dir / "fd", fd_ec); !fd_ec && fd != end;
+         fd.increment(fd_ec)) {
+      ++open;
+    }
+    if (fd_ec && open == 0) continue;  // not ours to read
     ProcessFdUsage usage;
     usage.open = open;
     usage.limit = *limit;
     if (usage.utilization() < threshold) continue;
-    std::from_chars(entry->d_name, entry->d_name + std::char_traits<char>::length(entry->d_name),
-                    usage.pid);
+    std::from_chars(name.data(), name.data() + name.size(), usage.pid);
     if (!read_proc_file(pid_dir / "comm", usage.comm, 256)) {
       while (!usage.comm.empty() && usage.comm.back() == '\n') usage.comm.pop_back();
     }
     out.push_back(std::move(usage));
   }
-  ::closedir(proc);
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
     return a.utilization() > b.utilization() ||
            (a.utilization() == b.utilization() && a.pid < b.pid);

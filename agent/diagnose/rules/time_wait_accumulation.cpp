@@ -49,23 +49,29 @@ std::vector<Finding> time_wait_accumulation(const Observations& o) {
     }
     Finding f;
     f.severity = Severity::kWarning;
-    f.summary = count(d.sockets) + " TIME_WAIT sockets to " + destination + " (+" + count(grew) +
-                " in " + seconds(o.duration_seconds) + ")" + who;
+    f.summary = count(d.sockets);
+    f.summary += " TIME_WAIT sockets to ";
+    f.summary += destination;
+    f.summary += " (+" + count(grew);
+    f.summary += " in " + seconds(o.duration_seconds);
+    f.summary += ")" + who;
     f.evidence = {{"destination", destination},
                   {"time_wait_start", start},
                   {"time_wait_end", d.sockets},
                   {"per_second", rate},
                   {"steady_state", static_cast<std::uint64_t>(rate * kTimeWaitSeconds)},
                   {"owners", owners}};
-    const std::string client = owners.empty()
-                                   ? std::string("the client")
-                                   : "pid " + std::to_string(owners[0]["pid"].get<int>()) + " (" +
-                                         owners[0]["comm"].get<std::string>() + ")";
-    f.recommendation = client + " opens a connection per request to " + destination +
-                       ": reuse one pooled keep-alive client instead; at " +
-                       count(static_cast<std::uint64_t>(rate)) + "/s TIME_WAIT settles near " +
-                       count(static_cast<std::uint64_t>(rate * kTimeWaitSeconds)) +
-                       " sockets (60 s each)";
+    std::string client = "the client";
+    if (!owners.empty()) {
+      client = "pid " + std::to_string(owners[0]["pid"].get<int>());
+      client += " (" + owners[0]["comm"].get<std::string>() + ")";
+    }
+    const auto steady = static_cast<std::uint64_t>(rate * kTimeWaitSeconds);
+    f.recommendation = client;
+    f.recommendation += " opens a connection per request to " + destination;
+    f.recommendation += ": reuse one pooled keep-alive client instead; at ";
+    f.recommendation += count(static_cast<std::uint64_t>(rate)) + "/s TIME_WAIT settles near ";
+    f.recommendation += count(steady) + " sockets (60 s each)";
     out.push_back(std::move(f));
   }
   return out;
