@@ -13,7 +13,7 @@ import unittest
 from pathlib import Path
 
 import lab
-from support import AGENT, AgentProcess, sample
+from support import AGENT, SANITIZED, AgentProcess, sample
 
 OK, FLAP_FULL, FLAP_EQUAL, FLAP_NONE = 8680, 8681, 8682, 8683
 NEW_IP = "10.77.0.3"
@@ -27,6 +27,10 @@ def diagnose_json(argv, prefix=()):
 
 class FdExhausted(unittest.TestCase):
     def test_lowered_rlimit_nofile_makes_probes_fd_exhausted(self):
+        if SANITIZED:
+            # UBSan checks a vptr by writing the memory to a pipe(); with no descriptor left the
+            # pipe fails and it reports every virtual call as invalid.
+            self.skipTest("UBSan needs descriptors of its own; the default preset runs this")
         config = Path(os.environ.get("TMPDIR", "/tmp")) / f"cw-fd-{os.getpid()}.toml"
         config.write_text("[capture]\nenabled = false\n[sockets]\nenabled = false\n"
                           "[retry]\nmax_attempts = 1\n")

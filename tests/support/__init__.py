@@ -16,6 +16,9 @@ SOURCE_DIR = os.environ.get(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 BINARY_DIR = os.environ.get("CONNWATCH_BINARY_DIR", os.path.join(SOURCE_DIR, "build", "default"))
 AGENT = os.path.join(BINARY_DIR, "agent", "agent")
+# Set by CTest in the asan preset: memory is shadowed and quarantined there, so RSS bounds and
+# descriptor-starved runs measure the sanitizer, not connwatch.
+SANITIZED = os.environ.get("CONNWATCH_SANITIZED") == "1"
 
 
 def skip(reason):

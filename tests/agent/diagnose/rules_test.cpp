@@ -223,6 +223,20 @@ TEST(DiagnoseRules, TheProbesOwnRefusalsAreNotAHostWideFinding) {
   EXPECT_EQ(f[0].evidence["target"], "api");
 }
 
+TEST(DiagnoseRules, ARefusalTheEndOfTheRunCutOffFromAProbeIsNotAnotherClient) {
+  Observations o = healthy();
+  set_attempts(o, Outcome::kSuccess, 0);
+  set_attempts(o, Outcome::kRefused, 8);
+  auto& handshake = o.passive.resets[passive::index_of(passive::ResetSender::kServer)]
+                                    [passive::index_of(passive::ResetPhase::kHandshake)];
+  handshake = 10;  // the target and its keep-alive stream may each have one attempt unrecorded
+  EXPECT_EQ(only(evaluate(o), FindingId::kConnectionRefused).size(), 1U);
+  handshake = 11;
+  const auto f = only(evaluate(o), FindingId::kConnectionRefused);
+  ASSERT_EQ(f.size(), 2U);
+  EXPECT_EQ(f[1].evidence["refused_on_wire"], 11);
+}
+
 TEST(DiagnoseRules, PeerResetMidstreamCountsServerResetsOfEstablishedConnections) {
   Observations o = healthy();
   o.passive.resets[passive::index_of(passive::ResetSender::kServer)]
