@@ -229,8 +229,10 @@ class Faults(LabCase):
         self.assertEqual(f[0]["evidence"]["refused"], attempts)
         self.assertEqual(f[0]["evidence"]["attempts"], attempts)
         self.assertEqual(f[0]["severity"], "critical")
-        # The capture saw exactly the probes' refusals and the keep-alive measurement's one.
-        self.assertEqual(d.report["resets"]["by_phase"]["handshake"], attempts + 1)
+        # The capture saw the probes' refusals and the keep-alive measurement's one; a probe
+        # cut off by the end of the run can add a refusal the capture saw and no attempt counts.
+        extra = d.report["resets"]["by_phase"]["handshake"] - (attempts + 1)
+        self.assertIn(extra, (0, 1), d.report["resets"])
 
     def test_peer_reset_midstream(self):
         L = self.lab
