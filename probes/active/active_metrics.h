@@ -17,6 +17,7 @@
 
 #include "probes/active/close_reason.h"
 #include "probes/active/outcome.h"
+#include "probes/active/target_counts.h"
 
 namespace connwatch::active {
 
@@ -44,24 +45,6 @@ class ActiveMetrics {
   prometheus::Family<prometheus::Gauge>& pool_peer_idle_close;
   prometheus::Family<prometheus::Counter>& dns_resolutions;
   prometheus::Family<prometheus::Counter>& dns_address_changes;
-};
-
-// Plain counts of one target, what snapshots and diagnose read.
-struct TargetCounts {
-  std::array<std::uint64_t, kAllOutcomes.size()> attempts{};
-  std::array<std::uint64_t, kAllProbeResults.size()> results{};
-  std::array<std::uint64_t, kAllCloseReasons.size()> closed{};
-  std::uint64_t probes = 0;
-  std::uint64_t retries = 0;
-  std::uint64_t opened = 0;
-  std::uint64_t requests_new = 0;
-  std::uint64_t requests_reused = 0;
-  std::uint64_t stale_resets = 0;
-  std::uint64_t dns_resolutions = 0;
-  std::uint64_t dns_address_changes = 0;
-  int active = 0;
-  int idle = 0;
-  std::optional<double> peer_idle_close_seconds;  // shortest seen
 };
 
 class TargetMetrics {

@@ -21,6 +21,7 @@
 #include "probes/active/active_metrics.h"
 #include "probes/active/close_reason.h"
 #include "probes/active/outcome.h"
+#include "probes/active/pool_view.h"
 #include "probes/active/pooled_connection.h"
 #include "probes/active/socket_health.h"
 #include "probes/active/target_resolver.h"
@@ -59,34 +60,6 @@ struct PoolOptions {
   std::uint16_t port = 0;
   boost::asio::ssl::context* tls = nullptr;  // null: plain TCP
   bool talks_first_ok = false;  // tcp://: bytes on an idle connection are read and dropped
-};
-
-// What the pool looks like now, for snapshots and diagnose.
-struct PoolView {
-  struct Open {
-    std::uint64_t id = 0;
-    ConnectionState state = ConnectionState::kConnecting;
-    std::string peer;
-    double age_seconds = 0;
-    std::optional<double> idle_seconds;  // idle ones
-    std::uint64_t requests = 0;
-  };
-  struct Closed {
-    std::uint64_t id = 0;
-    CloseReason reason = CloseReason::kError;
-    std::string peer;
-    double age_seconds = 0;
-    std::optional<double> idle_seconds;  // closed while idle: how long it had been
-    std::uint64_t requests = 0;
-    std::chrono::system_clock::time_point at;
-  };
-  int connecting = 0;
-  int idle = 0;
-  int busy = 0;
-  std::chrono::milliseconds idle_timeout{0};  // in force for the last released connection
-  std::optional<std::chrono::seconds> server_keep_alive;
-  std::vector<Open> open;
-  std::vector<Closed> recent_closes;  // newest last, at most kClosedHistory
 };
 
 class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {

@@ -2,20 +2,6 @@
 
 namespace connwatch::active {
 
-std::string_view to_string(ConnectionState state) {
-  switch (state) {
-    case ConnectionState::kConnecting:
-      return "connecting";
-    case ConnectionState::kIdle:
-      return "idle";
-    case ConnectionState::kBusy:
-      return "busy";
-    case ConnectionState::kClosed:
-      return "closed";
-  }
-  return "closed";
-}
-
 PooledConnection::PooledConnection(const boost::asio::any_io_executor& executor, std::uint64_t id,
                                    boost::asio::ssl::context* tls)
     : idle_timer(executor), id_(id), socket_(executor) {

@@ -14,10 +14,9 @@
 #include <optional>
 #include <string_view>
 
-namespace connwatch::active {
+#include "probes/active/connection_state.h"
 
-enum class ConnectionState { kConnecting, kIdle, kBusy, kClosed };
-std::string_view to_string(ConnectionState state);
+namespace connwatch::active {
 
 class PooledConnection {
  public:

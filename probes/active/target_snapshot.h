@@ -2,13 +2,14 @@
 // outcome and result, its pool, its addresses. A plain copy, safe to keep.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "probes/active/active_metrics.h"
-#include "probes/active/connection_pool.h"
+#include "probes/active/pool_view.h"
 #include "probes/active/probe_report.h"
+#include "probes/active/target_counts.h"
 
 namespace connwatch::active {
 

@@ -1,5 +1,6 @@
 #include "probes/passive/passive_snapshot.h"
 
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace connwatch::passive {

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "probes/passive/capture_filter.h"
 #include "probes/passive/link_type.h"
