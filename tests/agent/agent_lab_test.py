@@ -12,6 +12,9 @@ from support import AgentProcess, parse_metrics, promtool, sample
 
 OK, ABORTING, REFUSED = 8080, 8081, 8082
 N_REFUSED, N_ABORTED, N_CHURNED = 5, 4, 7
+# Where the test makes its faults. On loopback a refused /-/healthy poll while the agent starts
+# is a reset too (port "other"), and not one of them.
+LAB_PORTS = (OK, ABORTING, REFUSED)
 
 
 def wait_until(predicate, timeout=8.0, interval=0.1):
@@ -42,9 +45,7 @@ interval = "1s"
         up = wait_until(lambda: sample(cls.agent.metrics(), "connwatch_capture_up") == 1)
         assert up, f"capture did not come up:\n{cls.agent.output()}"
 
-        # The lab's ports only: on loopback a refused /-/healthy poll while the agent starts is a
-        # reset too (port "other"), and it is not one of the faults this test made.
-        lab_ports = " or ".join(f"port {p}" for p in (OK, ABORTING, REFUSED))
+        lab_ports = " or ".join(f"port {p}" for p in LAB_PORTS)
         bpf = f"tcp[tcpflags] & tcp-rst != 0 and ({lab_ports})"
         with L.tcpdump("client", bpf=bpf) as cls.rsts:
             L.refused(N_REFUSED, REFUSED)
@@ -76,7 +77,7 @@ interval = "1s"
         self.eventually("connwatch_tcp_closes_total", N_ABORTED, how="reset", port=str(ABORTING))
 
     def test_resets_on_the_lab_ports_equal_what_tcpdump_saw(self):
-        lab_ports = {str(OK), str(ABORTING), str(REFUSED)}
+        lab_ports = {str(p) for p in LAB_PORTS}
 
         def total():
             return sum(v for (name, labels), v in self.agent.metrics().items()
