@@ -41,6 +41,8 @@ std::string config_path_for(const CliOptions& cli) {
 void apply_overrides(const CliOptions& cli, config::Config& config) {
   if (cli.listen) config.agent.listen = *cli.listen;
   if (cli.log_level) config.agent.log_level = *cli.log_level;
+  if (cli.log_format) config.agent.log_format = *cli.log_format;
+  if (cli.web_config_file) config.web.config_file = *cli.web_config_file;
 }
 
 // "success (first_try, 1.2 ms, reused connection)" or "reset after 3 attempts: ...".
@@ -176,6 +178,7 @@ struct Agent::Impl {
       config::Config previous = std::exchange(config, std::move(next));
       apply_reload(previous);
       set_log_level(config.agent.log_level);
+      set_log_format(config.agent.log_format);
       last_reload_ok = true;
       self_metrics.config_loaded(true);
       spdlog::info("config reloaded from {} ({} targets)", path, config.targets.size());
@@ -215,7 +218,8 @@ struct Agent::Impl {
   }
 
   void route() {
-    server->route("/metrics", exporters::metrics_handler(registry));
+    server->route("/metrics",
+                  exporters::metrics_handler({registry, self_metrics.process_collector()}));
     server->route("/", [this](const exporters::Request& request) {
       if (request.method() != http::verb::get && request.method() != http::verb::head) {
         return exporters::text_response(request, http::status::method_not_allowed,
@@ -290,9 +294,12 @@ struct Agent::Impl {
     route();
     server->start();
     wait_for_signal();
-    spdlog::info("connwatch {} (revision {}) listening on {} (port {}), config {}", kVersion,
-                 kRevision, config.agent.listen.to_string(), server->port(),
-                 config.source.empty() ? "built-in defaults" : config.source.string());
+    log::info("listening", {{"version", kVersion},
+                            {"revision", kRevision},
+                            {"address", config.agent.listen.to_string()},
+                            {"port", server->port()},
+                            {"config", config.source.empty() ? std::string("built-in defaults")
+                                                             : config.source.string()}});
     io.run();
     probes.reset();
     server.reset();

@@ -1,8 +1,10 @@
 #include "agent/cli.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <filesystem>
 #include <map>
+#include <string_view>
 
 #include "config/units.h"
 
@@ -37,33 +39,92 @@ std::string default_config_path() {
   return "/etc/connwatch/agent.toml";
 }
 
+namespace {
+
+// Edit distance (insert, delete, substitute, swap of neighbours), for flag suggestions.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      d[i][j] = std::min(
+          {d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// "--duraton" -> "--duration": the closest long flag, if it is close enough to be a typo
+// (a third of the name, at least 2 edits; "-" and "." and "_" count as alike, so --config-file
+// finds --config.file).
+std::optional<std::string> closest_flag(std::string_view unknown, const CLI::App& app) {
+  auto normalise = [](std::string_view text) {
+    std::string out(text);
+    for (char& c : out) {
+      if (c == '.' || c == '_') c = '-';
+    }
+    return out;
+  };
+  const std::string wanted = normalise(unknown.substr(0, unknown.find('=')));
+  std::optional<std::string> best;
+  std::size_t best_distance = std::max<std::size_t>(2, wanted.size() / 3) + 1;
+  for (const CLI::Option* option : app.get_options()) {
+    for (const std::string& name : option->get_lnames()) {
+      const std::size_t distance = edit_distance(wanted, normalise("--" + name));
+      if (distance < best_distance) {
+        best_distance = distance;
+        best = "--" + name;
+      }
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
 std::optional<CliOptions> parse_cli(int argc, const char* const* argv, std::ostream& err) {
   CliOptions options;
   CLI::App app{"connwatch agent: tells you why TCP connections die", "agent"};
   app.set_help_flag();  // --help is handled below so it can print to our stream
-  app.get_formatter()->column_width(30);
+  app.allow_extras();   // unknown arguments are reported below, in order, with a suggestion
+  app.get_formatter()->column_width(36);
   app.footer(
       "Usage:\n"
-      "  agent [--config FILE] [--listen ADDR:PORT] [--log-level LEVEL]\n"
-      "  agent --diagnose [--config FILE] [--target URL]... [--duration SECONDS]\n"
+      "  agent [--config.file FILE] [--web.listen-address ADDR:PORT] [--web.config.file FILE]\n"
+      "        [--log.level LEVEL] [--log.format logfmt|json]\n"
+      "  agent --diagnose [--config.file FILE] [--target URL]... [--duration SECONDS]\n"
       "                   [--interface IFACE] [--format text|json]\n"
       "  agent --replay FILE.pcap [--format text|json|prometheus]\n"
-      "  agent --check-config [--config FILE]\n"
+      "  agent --check-config [--config.file FILE]\n"
       "  agent --version | --help\n\n"
+      "The v0.1 spellings --config, --listen and --log-level still work.\n"
       "Exit codes: 0 ok, 1 diagnose found a warning or worse, 2 usage or config error,\n"
       "3 runtime failure.");
 
   bool help = false, version = false, diagnose = false, check_config = false;
-  std::string config_path, listen, log_level, duration, format, interface, replay;
+  std::string config_path, listen, web_config, log_level, log_format, duration, format, interface,
+      replay;
   app.add_flag("-h,--help", help, "Print this help and exit");
   app.add_flag("--version", version, "Print the version and exit");
-  app.add_option("--config", config_path, "Config file (default: " + default_config_path() + ")")
+  app.add_option("--config.file,--config", config_path,
+                 "Config file (default: " + default_config_path() + ")")
       ->type_name("FILE");
-  app.add_option("--listen", listen, "Serve /metrics on ADDR:PORT (default :9873)")
+  app.add_option("--web.listen-address,--listen", listen,
+                 "Serve /metrics on ADDR:PORT (default :9873)")
       ->type_name("ADDR:PORT");
-  app.add_option("--log-level", log_level, "debug | info | warn | error")
+  app.add_option("--web.config.file", web_config,
+                 "exporter-toolkit web config (YAML: TLS, client certificates, basic auth)")
+      ->type_name("FILE");
+  app.add_option("--log.level,--log-level", log_level, "debug | info | warn | error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
       ->type_name("LEVEL");
+  app.add_option("--log.format", log_format, "logfmt | json (one JSON object per line)")
+      ->check(CLI::IsMember({"logfmt", "json"}))
+      ->type_name("FORMAT");
   app.add_flag("--diagnose", diagnose, "Measure once, print findings with the fix for each");
   app.add_option("--target", options.targets, "With --diagnose: a URL to probe (repeatable)")
       ->type_name("URL");
@@ -86,6 +147,16 @@ std::optional<CliOptions> parse_cli(int argc, const char* const* argv, std::ostr
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return usage_error(e.what());
+  }
+  // The first unknown argument, as typed, with the flag it was probably meant to be.
+  if (const auto extras = app.remaining(); !extras.empty()) {
+    const std::string& first = extras.front();
+    if (!first.starts_with("-")) return usage_error("unexpected argument \"" + first + "\"");
+    std::string message = "unknown flag " + first.substr(0, first.find('='));
+    if (const auto suggestion = closest_flag(first, app)) {
+      message += "; did you mean " + *suggestion + "?";
+    }
+    return usage_error(message);
   }
 
   if (help) {
@@ -111,8 +182,20 @@ std::optional<CliOptions> parse_cli(int argc, const char* const* argv, std::ostr
   if (!listen.empty()) {
     std::string why;
     auto address = config::parse_listen_address(listen, why);
-    if (!address) return usage_error("--listen: bad listen address: " + why);
+    if (!address) {
+      // Named as typed: --listen (v0.1) or --web.listen-address.
+      const bool old_name = std::any_of(argv + 1, argv + argc, [](const char* arg) {
+        return std::string_view(arg).starts_with("--listen");
+      });
+      return usage_error(std::string(old_name ? "--listen" : "--web.listen-address") +
+                         ": bad listen address: " + why);
+    }
     options.listen = *address;
+  }
+  if (!web_config.empty()) options.web_config_file = web_config;
+  if (!log_format.empty()) {
+    options.log_format =
+        log_format == "json" ? config::LogFormat::kJson : config::LogFormat::kLogfmt;
   }
   if (!log_level.empty()) {
     static const std::map<std::string, config::LogLevel> kLevels{

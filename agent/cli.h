@@ -19,10 +19,13 @@ std::string_view to_string(OutputFormat format);
 
 struct CliOptions {
   Mode mode = Mode::kRun;
-  std::optional<std::string> config_path;  // --config; unset = the default path
-  std::optional<config::ListenAddress> listen;
-  std::optional<config::LogLevel> log_level;
-  std::vector<std::string> targets;  // --diagnose --target URL...
+  // Each overrides its config key when given (node_exporter's names; v0.1's as aliases).
+  std::optional<std::string> config_path;  // --config.file (--config); unset = the default path
+  std::optional<config::ListenAddress> listen;  // --web.listen-address (--listen)
+  std::optional<std::string> web_config_file;   // --web.config.file: web.config_file
+  std::optional<config::LogLevel> log_level;    // --log.level (--log-level)
+  std::optional<config::LogFormat> log_format;  // --log.format
+  std::vector<std::string> targets;             // --diagnose --target URL...
   std::chrono::milliseconds duration{std::chrono::seconds(10)};
   std::optional<std::string> interface;
   std::string replay_file;
@@ -37,7 +40,7 @@ inline constexpr int kExitUsage = 2;
 inline constexpr int kExitRuntime = 3;
 
 // Parses argv. On a usage error writes the message and a hint to `err` and returns nullopt
-// (exit 2).
+// (exit 2); an unknown flag is named with the closest known one ("did you mean --duration?").
 std::optional<CliOptions> parse_cli(int argc, const char* const* argv, std::ostream& err);
 
 // Where the config comes from without --config: config/agent.toml of the source tree when

@@ -61,10 +61,12 @@ int main(int argc, char** argv) {
       break;
   }
 
-  setup_logging(cli->log_level.value_or(config::LogLevel::kInfo));
+  setup_logging(cli->log_level.value_or(config::LogLevel::kInfo),
+                cli->log_format.value_or(config::LogFormat::kLogfmt));
   auto config = load_config_for(*cli, std::cerr);
   if (!config) return kExitUsage;
   set_log_level(config->agent.log_level);
+  set_log_format(config->agent.log_format);
   Agent agent(*cli, std::move(*config));
   return agent.run();
 }

@@ -18,6 +18,10 @@ using namespace std::chrono_literals;
 enum class LogLevel { kDebug, kInfo, kWarn, kError };
 std::string_view to_string(LogLevel level);
 
+// How log lines look (SPEC §2): logfmt `key=value` pairs, or one JSON object per line.
+enum class LogFormat { kLogfmt, kJson };
+std::string_view to_string(LogFormat format);
+
 // How retry delays are spread (TCP-NOTES §6): none, full, equal, decorrelated.
 enum class Jitter { kNone, kFull, kEqual, kDecorrelated };
 std::string_view to_string(Jitter jitter);
@@ -25,6 +29,7 @@ std::string_view to_string(Jitter jitter);
 struct AgentSettings {
   ListenAddress listen{"", 9873};
   LogLevel log_level = LogLevel::kInfo;
+  LogFormat log_format = LogFormat::kLogfmt;
   // Started as root: once capture and netlink are open, become this user (and `group`, default
   // the user's primary group) with no capabilities left. Empty: keep the identity started with.
   std::string user;
@@ -34,7 +39,8 @@ struct AgentSettings {
 };
 
 struct WebSettings {
-  std::string tls_cert;  // PEM; both set = HTTPS
+  std::string config_file;  // exporter-toolkit web config (YAML); --web.config.file overrides
+  std::string tls_cert;     // PEM; both set = HTTPS
   std::string tls_key;
   std::map<std::string, std::string> basic_auth_users;  // user -> bcrypt or sha256 hash
 

@@ -327,6 +327,8 @@ void read_agent(TableReader& r, AgentSettings& agent) {
                  {"info", LogLevel::kInfo},
                  {"warn", LogLevel::kWarn},
                  {"error", LogLevel::kError}});
+  r.read_choice("log_format", agent.log_format,
+                {{"logfmt", LogFormat::kLogfmt}, {"json", LogFormat::kJson}});
   // Unknown names are config errors, found before anything starts rather than after the drop.
   if (const toml::node* node = r.find("user")) {
     r.read("user", agent.user);
@@ -551,6 +553,16 @@ std::string_view to_string(LogLevel level) {
       return "error";
   }
   return "info";
+}
+
+std::string_view to_string(LogFormat format) {
+  switch (format) {
+    case LogFormat::kLogfmt:
+      return "logfmt";
+    case LogFormat::kJson:
+      return "json";
+  }
+  return "logfmt";
 }
 
 std::string_view to_string(Jitter jitter) {

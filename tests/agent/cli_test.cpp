@@ -80,5 +80,67 @@ TEST(Cli, HelpAndVersionWin) {
   EXPECT_EQ(parse({"--version"})->mode, Mode::kVersion);
 }
 
+// SPEC §2: node_exporter's flag names, and v0.1's as aliases.
+TEST(Cli, ExporterToolkitFlagNames) {
+  const auto o =
+      parse({"--config.file", "x.toml", "--web.listen-address", "[::1]:9100", "--web.config.file",
+             "web.yml", "--log.level", "warn", "--log.format", "json"});
+  ASSERT_TRUE(o);
+  EXPECT_EQ(*o->config_path, "x.toml");
+  EXPECT_EQ(o->listen->to_string(), "[::1]:9100");
+  EXPECT_EQ(*o->web_config_file, "web.yml");
+  EXPECT_EQ(*o->log_level, config::LogLevel::kWarn);
+  EXPECT_EQ(*o->log_format, config::LogFormat::kJson);
+  const auto equals = parse({"--config.file=y.toml", "--log.format=logfmt"});
+  ASSERT_TRUE(equals);
+  EXPECT_EQ(*equals->config_path, "y.toml");
+  EXPECT_EQ(*equals->log_format, config::LogFormat::kLogfmt);
+  EXPECT_FALSE(parse({})->log_format);
+  EXPECT_FALSE(parse({})->web_config_file);
+  std::string err;
+  EXPECT_FALSE(parse({"--log.format", "xml"}, &err));
+  EXPECT_NE(err.find("--log.format"), std::string::npos) << err;
+}
+
+TEST(Cli, BadListenAddressIsNamedAsTyped) {
+  std::string err;
+  EXPECT_FALSE(parse({"--web.listen-address", "9100"}, &err));
+  EXPECT_NE(err.find("--web.listen-address: bad listen address"), std::string::npos) << err;
+  EXPECT_FALSE(parse({"--listen", "9100"}, &err));
+  EXPECT_NE(err.find("--listen: bad listen address"), std::string::npos) << err;
+}
+
+// Issue 22 item 8: "--duraton 5" said "The following arguments were not expected: 5 --duraton".
+TEST(Cli, MisspeltFlagGetsASuggestionInTheOrderTyped) {
+  std::string err;
+  EXPECT_FALSE(parse({"--diagnose", "--duraton", "5"}, &err));
+  EXPECT_EQ(err,
+            "agent: unknown flag --duraton; did you mean --duration?\n"
+            "Run 'agent --help' for usage.\n");
+  EXPECT_FALSE(parse({"--config-file", "x.toml"}, &err));
+  EXPECT_NE(err.find("did you mean --config.file?"), std::string::npos) << err;
+  EXPECT_FALSE(parse({"--web.listen-adress=:9100"}, &err));
+  EXPECT_NE(err.find("unknown flag --web.listen-adress; did you mean --web.listen-address?"),
+            std::string::npos)
+      << err;
+  EXPECT_FALSE(parse({"--loglevel", "debug"}, &err));
+  EXPECT_NE(err.find("did you mean --log.level?"), std::string::npos) << err;
+  EXPECT_FALSE(parse({"--chekc-config"}, &err));
+  EXPECT_NE(err.find("did you mean --check-config?"), std::string::npos) << err;
+  // Nothing close: no guess.
+  EXPECT_FALSE(parse({"--frobnicate"}, &err));
+  EXPECT_EQ(err, "agent: unknown flag --frobnicate\nRun 'agent --help' for usage.\n");
+  EXPECT_FALSE(parse({"stray"}, &err));
+  EXPECT_NE(err.find("unexpected argument \"stray\""), std::string::npos) << err;
+}
+
+TEST(Cli, HelpShowsTheNewNamesAndTheAliases) {
+  const std::string help = parse({"--help"})->help_text;
+  for (const char* flag : {"--config.file", "--web.listen-address", "--web.config.file",
+                           "--log.level", "--log.format", "--config", "--listen", "--log-level"}) {
+    EXPECT_NE(help.find(flag), std::string::npos) << flag;
+  }
+}
+
 }  // namespace
 }  // namespace connwatch::agent
