@@ -4,7 +4,7 @@
 #   share/connwatch/dashboards/{grafana,rules,provisioning}, RUNBOOK.md
 #   share/connwatch/deploy/kubernetes/connwatch.yaml
 #   lib/systemd/system/connwatch.service
-#   share/doc/connwatch/{README.md,DEPLOY.md}
+#   share/doc/connwatch/{README.md,DEPLOY.md,REFERENCE.md}
 include(GNUInstallDirs)
 set(CONNWATCH_CONFIG_DIR "/etc/connwatch" CACHE PATH "Where the agent's config is installed")
 
@@ -19,4 +19,4 @@ install(FILES dashboards/RUNBOOK.md dashboards/README.md DESTINATION ${share}/da
 install(FILES agent/diagnose/report.schema.json DESTINATION ${share})
 install(FILES deploy/kubernetes/connwatch.yaml DESTINATION ${share}/deploy/kubernetes)
 install(FILES deploy/systemd/connwatch.service DESTINATION ${CMAKE_INSTALL_PREFIX}/lib/systemd/system)
-install(FILES README.md docs/DEPLOY.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(FILES README.md docs/DEPLOY.md docs/REFERENCE.md DESTINATION ${CMAKE_INSTALL_DOCDIR})

@@ -13,6 +13,9 @@ packages=(
   prometheus curl iproute2 iptables tcpdump nginx-light procps python3 openssl wrk
   # JSON schema validation of the diagnose report; YAML for rules and deploy manifests
   python3-jsonschema python3-yaml
+  # scripts/package.sh and its test: the .deb (dpkg-shlibdeps), the OCI image (podman, run with
+  # the runc runtime: crun refuses hybrid cgroups), CA certificates copied into the image
+  dpkg-dev podman runc ca-certificates
 )
 
 missing=()

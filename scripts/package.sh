@@ -83,7 +83,6 @@ strip --strip-unneeded -o "$WORK/$BIN_NAME" "$AGENT"
 unit() {
   sed -e "s|/usr/local/bin/agent|/usr/bin/$BIN_NAME|g" \
       -e "s|/usr/local/share/doc/connwatch|/usr/share/doc/connwatch|g" \
-      -e "s|--config /etc/connwatch/agent.toml|--config.file /etc/connwatch/agent.toml|g" \
       -e "s|Installed to lib/systemd/system/ by \`cmake --install\`.|Installed by the connwatch .deb.|" \
       -e "s|^# Create the user once:.*|# The connwatch system user is created by the package.|" \
       "$SOURCE_DIR/deploy/systemd/connwatch.service"

@@ -4,6 +4,7 @@ sandboxing, the Kubernetes manifests' shape and capabilities, and the `cmake --i
 (the installed agent accepts the installed config)."""
 import configparser
 import os
+import re
 import subprocess
 import tempfile
 import unittest
@@ -36,7 +37,7 @@ class Systemd(unittest.TestCase):
         self.assertEqual(service["ProtectHome"], "yes")
         self.assertIn("AF_PACKET", service["RestrictAddressFamilies"])
         self.assertIn("AF_NETLINK", service["RestrictAddressFamilies"])
-        self.assertIn("--config /etc/connwatch/agent.toml", service["ExecStart"])
+        self.assertIn("--config.file /etc/connwatch/agent.toml", service["ExecStart"])
         self.assertIn("--check-config", service["ExecStartPre"])
         self.assertEqual(service["ExecReload"], "/bin/kill -HUP $MAINPID")
         self.assertEqual(unit_file()["Install"]["WantedBy"], "multi-user.target")
@@ -72,6 +73,16 @@ class Kubernetes(unittest.TestCase):
         self.assertFalse(sc["allowPrivilegeEscalation"])
         self.assertEqual(container["ports"][0]["containerPort"], 9873)
         self.assertEqual(container["readinessProbe"]["httpGet"]["path"], "/-/healthy")
+
+    def test_daemonset_runs_the_image_package_sh_builds(self):
+        """scripts/package.sh tags connwatch:VERSION, VERSION being the project's (CMakeLists)."""
+        version = re.search(r"project\(connwatch VERSION (\S+)",
+                            (Path(SOURCE_DIR) / "CMakeLists.txt").read_text()).group(1)
+        (container,) = self.by_kind["DaemonSet"]["spec"]["template"]["spec"]["containers"]
+        self.assertEqual(container["image"], f"connwatch:{version}")
+        self.assertIn(f'IMAGE="connwatch:$VERSION"',
+                      (Path(SOURCE_DIR) / "scripts" / "package.sh").read_text())
+        self.assertEqual(container["args"], ["--config.file=/etc/connwatch/agent.toml"])
 
     def test_service_and_podmonitor_select_the_daemonset(self):
         labels = self.by_kind["DaemonSet"]["spec"]["template"]["metadata"]["labels"]
