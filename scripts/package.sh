@@ -209,7 +209,11 @@ ENTRYPOINT ["/usr/bin/$BIN_NAME"]
 CMD ["--config.file=/etc/connwatch/agent.toml"]
 EOF
   IMAGE="connwatch:$VERSION"
-  podman build --runtime runc -q -t "localhost/$IMAGE" -f "$ctx/Containerfile" "$ctx" >&2
+  previous=$(podman image inspect --format '{{.Id}}' "localhost/$IMAGE" 2>/dev/null || true)
+  podman build --runtime runc --layers=false -q -t "localhost/$IMAGE" -f "$ctx/Containerfile" "$ctx" >&2
+  # The image this tag named before is now untagged: remove it unless a container uses it.
+  current=$(podman image inspect --format '{{.Id}}' "localhost/$IMAGE")
+  if [[ -n $previous && $previous != "$current" ]]; then podman rmi "$previous" >/dev/null 2>&1 || true; fi
   say "$IMAGE: $(podman image inspect --format '{{.Size}}' "localhost/$IMAGE") bytes"
 fi
 
