@@ -62,7 +62,7 @@ std::optional<config::Config> load_config_for(const CliOptions& cli, std::ostrea
   const std::string path = config_path_for(cli);
   config::Config config;
   if (!cli.config_path && !std::filesystem::exists(path)) {
-    spdlog::info("no config at {}, running with the built-in defaults", path);
+    log::info("no config file, running with the built-in defaults", {{"file", path}});
   } else {
     try {
       config = config::load_config_file(path);
@@ -255,7 +255,7 @@ struct Agent::Impl {
         wait_for_signal();
         return;
       }
-      spdlog::info("received {}, shutting down", signal == SIGINT ? "SIGINT" : "SIGTERM");
+      log::info("shutting down", {{"signal", signal == SIGINT ? "SIGINT" : "SIGTERM"}});
       stop();
     });
   }

@@ -4,9 +4,14 @@
 
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+
+#include "config/loader.h"
 
 namespace connwatch::agent {
 namespace {
@@ -99,6 +104,26 @@ TEST(Logging, InstalledLoggerNamesLevelsAsExportersDo) {
   EXPECT_EQ(json["level"], "debug");
   EXPECT_EQ(json["n"], 2);
   EXPECT_FALSE(std::getline(lines, line)) << line;
+}
+
+// [agent] log_format: the key, its default and a wrong value named with file:line.
+TEST(Logging, ConfigKeyLogFormat) {
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("connwatch-log-format-" + std::to_string(::getpid()) + ".toml");
+  auto load = [&](const std::string& text) {
+    std::ofstream(path) << text;
+    return config::load_config_file(path);
+  };
+  EXPECT_EQ(load("").agent.log_format, LogFormat::kLogfmt);
+  EXPECT_EQ(load("[agent]\nlog_format = \"json\"\n").agent.log_format, LogFormat::kJson);
+  try {
+    load("[agent]\nlog_format = \"xml\"\n");
+    ADD_FAILURE() << "xml accepted";
+  } catch (const config::ConfigError& e) {
+    EXPECT_EQ(e.messages().at(0),
+              path.string() + ":2:14: agent.log_format: \"xml\" is not one of logfmt, json");
+  }
+  std::filesystem::remove(path);
 }
 
 }  // namespace
