@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""The shipped rules pass `promtool check rules` and their unit tests; the dashboards are what
-generate.py makes, and every panel is usable: the ${datasource} variable, a description, a
-unit, queries filtered by the dashboard's variables; the provisioning examples load."""
+"""The shipped rules pass `promtool check rules` and their unit tests and follow the
+monitoring-mixins conventions; the dashboards, rules and Kubernetes objects are what generate.py
+makes, and every panel is usable: the ${datasource} variable, a description, a unit, queries
+filtered by the dashboard's variables, links that keep time and variables; the provisioning
+examples load."""
+import importlib.util
 import json
 import re
 import shutil
@@ -18,6 +21,15 @@ from support import SOURCE_DIR, skip
 DASHBOARDS = Path(SOURCE_DIR) / "dashboards"
 RULES = DASHBOARDS / "rules" / "connwatch.rules.yml"
 RUNBOOK = DASHBOARDS / "RUNBOOK.md"
+KUBERNETES = DASHBOARDS / "kubernetes"
+
+
+def generator():
+    """dashboards/generate.py as a module (its functions take the generator's options)."""
+    spec = importlib.util.spec_from_file_location("connwatch_generate", DASHBOARDS / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def promtool(*args):
@@ -62,20 +74,54 @@ class Rules(unittest.TestCase):
                          "ConnwatchStalePooledConnections", "ConnwatchEphemeralPortsHigh",
                          "ConnwatchEphemeralPortsCritical", "ConnwatchFileDescriptorsHigh",
                          "ConnwatchProbeFailing", "ConnwatchProbeRetriesExhausted",
-                         "ConnwatchCaptureDown", "ConnwatchCaptureDropping"):
+                         "ConnwatchCaptureDown", "ConnwatchCaptureDropping",
+                         "ConnwatchAgentDown", "ConnwatchRetransmissionsHigh"):
             self.assertIn(required, names)
+        base = generator().RUNBOOK_BASE
         for a in alerts:
             with self.subTest(alert=a["alert"]):
                 ann = a["annotations"]
-                self.assertTrue(ann["summary"] and ann["description"])
+                self.assertEqual(set(ann), {"summary", "description", "runbook_url"})
                 self.assertIn("$labels.instance", ann["description"])
-                # Threshold alerts quote the value; state alerts (== 0) have none worth quoting.
-                if not a["expr"].strip().endswith("== 0"):
-                    self.assertIn("$value", ann["summary"] + ann["description"])
+                # Monitoring-mixins style: the summary stays the same while the alert fires (it
+                # titles the notification and groups it); the description quotes the value,
+                # except for state alerts (== 0) whose value says nothing more.
+                self.assertNotIn("$value", ann["summary"])
+                if "== 0" not in a["expr"]:
+                    self.assertIn("$value", ann["description"])
                 self.assertIn(a["labels"]["severity"], ("warning", "critical"))
-                self.assertRegex(ann["runbook"], r"^dashboards/RUNBOOK\.md#")
-                self.assertIn(ann["runbook"].split("#", 1)[1], sections)
+                self.assertTrue(ann["runbook_url"].startswith(base + "#"), ann["runbook_url"])
+                self.assertRegex(ann["runbook_url"], r"^https://")
+                self.assertIn(ann["runbook_url"].split("#", 1)[1], sections)
                 self.assertIn(f"alertname: {a['alert']}\n", tests)
+
+    def test_every_selector_on_a_scraped_metric_is_the_generators_job_selector(self):
+        """Changing the one job selector moves every rule that reads raw series, and the
+        runbook base moves every runbook_url."""
+        gen = generator()
+        groups = gen.rule_groups(runbook_base="https://wiki.example/connwatch",
+                                 job_selector='job="edge-connwatch"')
+        rules = [r for g in groups for r in g["rules"]]
+        raw = re.compile(r"\b(connwatch_[a-z_]+|up)\{([^}]*)\}")
+        for r in rules:
+            for metric, matchers in raw.findall(r["expr"]):
+                self.assertTrue(matchers.startswith('job="edge-connwatch"'), (metric, r["expr"]))
+            self.assertNotIn("connwatch.*", r["expr"])
+            if "alert" in r:
+                self.assertRegex(r["annotations"]["runbook_url"],
+                                 r"^https://wiki\.example/connwatch#[a-z-]+$")
+        down = [r for r in rules if r.get("alert") == "ConnwatchAgentDown"][0]
+        self.assertIn('absent(up{job="edge-connwatch"})', down["expr"])
+        self.assertIn('up{job="edge-connwatch"} == 0', down["expr"])
+
+    def test_for_overrides_shorten_only_the_generated_copy(self):
+        gen = generator()
+        short = [r for g in gen.rule_groups(for_overrides={"*": "5s"}) for r in g["rules"]]
+        self.assertTrue(all(r["for"] == "5s" for r in short if "alert" in r))
+        shipped = yaml.safe_load(RULES.read_text())
+        spike = [r for g in shipped["groups"] for r in g["rules"]
+                 if r.get("alert") == "ConnwatchResetRateSpike"][0]
+        self.assertEqual(spike["for"], "1m")
 
     def test_a_broken_threshold_fails_the_unit_tests(self):
         """The rule tests can fail: raise one threshold and promtool must notice."""
@@ -83,19 +129,34 @@ class Rules(unittest.TestCase):
             for f in (DASHBOARDS / "rules").iterdir():
                 shutil.copy(f, d)
             broken = Path(d) / "connwatch.rules.yml"
-            text = broken.read_text().replace("connwatch_probe_success == 0",
-                                              "connwatch_probe_success == 2")
-            broken.write_text(text)
+            text = broken.read_text()
+            self.assertIn('connwatch_probe_success{job=~"connwatch.*"} == 0', text)
+            broken.write_text(text.replace('connwatch_probe_success{job=~"connwatch.*"} == 0',
+                                           'connwatch_probe_success{job=~"connwatch.*"} == 2'))
             proc = promtool("test", "rules", str(Path(d) / "connwatch.rules.test.yml"))
             self.assertNotEqual(proc.returncode, 0)
             self.assertIn("ConnwatchProbeFailing", proc.stdout + proc.stderr)
+
+    def test_agent_down_without_absent_fails_the_unit_tests(self):
+        """The absent() half is tested: drop it and the 'no agent at all' case fails."""
+        with tempfile.TemporaryDirectory() as d:
+            for f in (DASHBOARDS / "rules").iterdir():
+                shutil.copy(f, d)
+            broken = Path(d) / "connwatch.rules.yml"
+            text = broken.read_text()
+            self.assertIn('absent(up{job=~"connwatch.*"})', text)
+            broken.write_text(text.replace('absent(up{job=~"connwatch.*"})',
+                                           'absent(up{job=~"connwatch.*"}) unless on() vector(1)'))
+            proc = promtool("test", "rules", str(Path(d) / "connwatch.rules.test.yml"))
+            self.assertNotEqual(proc.returncode, 0)
+            self.assertIn("ConnwatchAgentDown", proc.stdout + proc.stderr)
 
 
 class Dashboards(unittest.TestCase):
     NAMES = {"resets.json": "connwatch / Resets", "sockets.json": "connwatch / Sockets",
              "probes.json": "connwatch / Probes"}
 
-    def test_committed_json_is_what_generate_py_makes(self):
+    def test_committed_files_are_what_generate_py_makes(self):
         proc = subprocess.run([sys.executable, str(DASHBOARDS / "generate.py"), "--check"],
                               capture_output=True, text=True, timeout=60)
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
@@ -108,8 +169,16 @@ class Dashboards(unittest.TestCase):
             self.assertEqual(variables["datasource"]["type"], "datasource")
             self.assertEqual(variables["datasource"]["query"], "prometheus")
             self.assertIn("instance", variables)
+            self.assertIn("job", variables)
+            self.assertIn("$job", variables["instance"]["definition"])
             if name == "probes.json":
                 self.assertIn("target", variables)
+            if name == "sockets.json":
+                # "All" must match series without the label (an agent reading one namespace).
+                self.assertEqual(variables["netns"]["allValue"], ".*")
+            for link in d["links"]:
+                self.assertTrue(link["keepTime"] and link["includeVars"], link)
+                self.assertIn("connwatch", link["tags"])
 
     def test_every_panel_is_usable(self):
         for name in self.NAMES:
@@ -125,6 +194,9 @@ class Dashboards(unittest.TestCase):
                     for t in p["targets"]:
                         self.assertEqual(t["datasource"]["uid"], "${datasource}")
                         self.assertIn('instance=~"$instance"', t["expr"])
+                        self.assertIn('job=~"$job"', t["expr"])
+                        if name == "sockets.json" and "connwatch_sockets" in t["expr"]:
+                            self.assertIn('netns=~"$netns"', t["expr"])
                         if name == "probes.json":
                             self.assertIn('target=~"$target"', t["expr"])
                         self.assertEqual(t["expr"].count("("), t["expr"].count(")"))
@@ -140,6 +212,53 @@ class Dashboards(unittest.TestCase):
         self.assertIn("Server idle close time", titles["probes.json"])
         kinds = {p["type"] for p in panels(load("probes.json"))}
         self.assertIn("heatmap", kinds)
+        self.assertIn("Retransmission ratio by destination", titles["sockets.json"])
+        self.assertIn("RTT by destination", titles["sockets.json"])
+        self.assertIn("Sockets by namespace", titles["sockets.json"])
+        rows = [p["title"] for p in load("sockets.json")["panels"] if p["type"] == "row"]
+        self.assertIn("Network quality", rows)
+        self.assertIn("Network namespaces", rows)
+
+
+class Kubernetes(unittest.TestCase):
+    """The PrometheusRule and the dashboards' ConfigMaps carry exactly the shipped rules and
+    JSON (kubectl is not here: the objects are checked as the API server and the Operator /
+    Grafana sidecar read them)."""
+
+    def docs(self, name):
+        return [d for d in yaml.safe_load_all((KUBERNETES / name).read_text()) if d]
+
+    def test_prometheus_rule_is_the_shipped_rules(self):
+        [rule] = self.docs("connwatch-prometheusrule.yaml")
+        self.assertEqual(rule["apiVersion"], "monitoring.coreos.com/v1")
+        self.assertEqual(rule["kind"], "PrometheusRule")
+        self.assertRegex(rule["metadata"]["name"], r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+        self.assertTrue(rule["metadata"]["namespace"])
+        self.assertEqual(rule["spec"], yaml.safe_load(RULES.read_text()))
+        # The groups as promtool reads them: valid rules once unwrapped.
+        with tempfile.TemporaryDirectory() as d:
+            unwrapped = Path(d) / "rules.yml"
+            unwrapped.write_text(yaml.safe_dump(rule["spec"]))
+            proc = promtool("check", "rules", str(unwrapped))
+            self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+
+    def test_dashboard_config_maps_carry_the_json_for_the_sidecar(self):
+        maps = self.docs("connwatch-dashboards.yaml")
+        self.assertEqual(len(maps), len(Dashboards.NAMES))
+        seen = {}
+        for m in maps:
+            with self.subTest(configmap=m["metadata"]["name"]):
+                self.assertEqual((m["apiVersion"], m["kind"]), ("v1", "ConfigMap"))
+                self.assertEqual(m["metadata"]["labels"]["grafana_dashboard"], "1")
+                self.assertRegex(m["metadata"]["name"], r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+                self.assertLessEqual(len(m["metadata"]["name"]), 63)
+                [(key, text)] = m["data"].items()
+                self.assertRegex(key, r"^[-._a-zA-Z0-9]+\.json$")
+                self.assertLess(len(text.encode()), 1024 * 1024)  # a ConfigMap's size limit
+                seen[json.loads(text)["uid"]] = json.loads(text)
+        for name in Dashboards.NAMES:
+            d = load(name)
+            self.assertEqual(seen[d["uid"]], d)
 
 
 class Provisioning(unittest.TestCase):
