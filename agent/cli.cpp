@@ -98,6 +98,7 @@ std::optional<CliOptions> parse_cli(int argc, const char* const* argv, std::ostr
       "        [--log.level LEVEL] [--log.format logfmt|json]\n"
       "  agent --diagnose [--config.file FILE] [--target URL]... [--duration SECONDS]\n"
       "                   [--interface IFACE] [--format text|json]\n"
+      "                   [--push-gateway URL] [--textfile FILE.prom]\n"
       "  agent --replay FILE.pcap [--format text|json|prometheus]\n"
       "  agent --check-config [--config.file FILE]\n"
       "  agent --version | --help\n\n"
@@ -138,6 +139,12 @@ std::optional<CliOptions> parse_cli(int argc, const char* const* argv, std::ostr
       ->check(CLI::IsMember({"text", "json", "prometheus"}))
       ->type_name("FORMAT");
   app.add_flag("--check-config", check_config, "Validate the config and exit");
+  app.add_option("--push-gateway", options.push_gateway,
+                 "With --diagnose: push the findings to this Pushgateway")
+      ->type_name("URL");
+  app.add_option("--textfile", options.textfile,
+                 "With --diagnose: write the findings for node_exporter's textfile collector")
+      ->type_name("FILE.prom");
 
   auto usage_error = [&err](const std::string& message) -> std::optional<CliOptions> {
     err << "agent: " << message << "\nRun 'agent --help' for usage.\n";
@@ -209,6 +216,9 @@ std::optional<CliOptions> parse_cli(int argc, const char* const* argv, std::ostr
   const bool diagnosing = options.mode == Mode::kDiagnose;
   if (!diagnosing && (!options.targets.empty() || !duration.empty() || !interface.empty())) {
     return usage_error("--target, --duration and --interface go with --diagnose");
+  }
+  if (!diagnosing && (!options.push_gateway.empty() || !options.textfile.empty())) {
+    return usage_error("--push-gateway and --textfile go with --diagnose");
   }
   if (!duration.empty()) {
     // Plain seconds as SPEC §2 writes it ("--duration 30"), or a duration ("30s", "2m").

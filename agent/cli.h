@@ -30,7 +30,9 @@ struct CliOptions {
   std::optional<std::string> interface;
   std::string replay_file;
   OutputFormat format = OutputFormat::kText;
-  std::string help_text;  // for kHelp
+  std::string push_gateway;  // --diagnose --push-gateway URL (SPEC §2); empty: none
+  std::string textfile;      // --diagnose --textfile FILE.prom; empty: none
+  std::string help_text;     // for kHelp
 };
 
 // Exit codes of SPEC §2.

@@ -7,6 +7,7 @@
 
 #include "agent/agent.h"
 #include "agent/diagnose/measure.h"
+#include "agent/diagnose/outputs.h"
 #include "agent/diagnose/report.h"
 #include "agent/diagnose/rules.h"
 #include "agent/logging.h"
@@ -85,6 +86,7 @@ int run_diagnose(const CliOptions& cli, std::ostream& out, std::ostream& err) {
     write_text(out, observations, findings);
   }
   out.flush();
+  if (!write_outputs(cli, observations, findings, err)) return kExitRuntime;
 
   // Nothing at all could be observed: no capture, no socket tables, no targets.
   if (!observations.capture_up && !observations.kernel_end.sockets &&

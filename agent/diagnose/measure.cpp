@@ -18,6 +18,7 @@
 #include "probes/kernel/proc_file.h"
 #include "probes/kernel/process_fd_usage.h"
 #include "probes/kernel/socket_owners.h"
+#include "probes/passive/passive_metrics.h"
 
 namespace connwatch::agent::diagnose {
 
@@ -105,6 +106,8 @@ struct Run {
   asio::steady_timer owner_tick;
   asio::steady_timer deadline;
   std::unique_ptr<passive::LiveCapture> capture;
+  prometheus::Registry passive_registry;  // the run's passive families (--push-gateway etc.)
+  std::unique_ptr<passive::PassiveMetrics> passive_metrics;
   Clock::time_point started;
   Observations obs;
   std::optional<kernel::Endpoint> busiest_time_wait;
@@ -205,7 +208,10 @@ struct Run {
     sample_kernel();
 
     if (options.capture_enabled) {
-      capture = std::make_unique<passive::LiveCapture>(options.capture, options.tracker, nullptr);
+      passive_metrics =
+          std::make_unique<passive::PassiveMetrics>(passive_registry, options.tracker);
+      capture = std::make_unique<passive::LiveCapture>(options.capture, options.tracker,
+                                                       passive_metrics.get());
       capture->start();
     }
     for (const auto& t : options.targets) {
@@ -248,6 +254,7 @@ struct Run {
       obs.passive = capture->snapshot();
       obs.capture_up = capture->up() || obs.passive.packets > 0;
       obs.capture_error = capture->last_error();
+      obs.passive_families = passive_registry.Collect();  // before stop() sets capture_up 0
       capture->stop();
     }
     obs.passive.capture_up = obs.capture_up;

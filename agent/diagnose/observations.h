@@ -2,6 +2,8 @@
 // functions of this struct, so tests build one by hand and the measurement run fills it for real.
 #pragma once
 
+#include <prometheus/metric_family.h>
+
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -53,6 +55,8 @@ struct Observations {
   bool capture_up = false;
   std::string capture_error;
   passive::PassiveSnapshot passive;
+  // The passive families of SPEC §4 over the run, for --push-gateway / --textfile.
+  std::vector<prometheus::MetricFamily> passive_families;
 
   // Kernel tables and counters at the start and the end.
   kernel::KernelSnapshot kernel_start;
