@@ -438,8 +438,10 @@ def render(build):
 RUNBOOK_BASE = "https://github.com/connwatch/connwatch/blob/main/dashboards/RUNBOOK.md"
 # JOB_SELECTOR: the label matcher of the scrape jobs that collect connwatch. It matches the
 # shipped configs: `connwatch` and `connwatch-fleet` (provisioning/prometheus.yml) and the
-# Prometheus Operator's `connwatch/connwatch` (deploy/kubernetes PodMonitor).
-JOB_SELECTOR = 'job=~"connwatch.*"'
+# Prometheus Operator's `connwatch/connwatch` (deploy/kubernetes PodMonitor), and not the
+# `connwatch_diagnose` job of one-shot results on a Pushgateway: a diagnose run's port figures
+# are a snapshot, not a live gauge to alert on.
+JOB_SELECTOR = 'job=~"connwatch|connwatch-fleet|connwatch/connwatch"'
 
 
 REUSED = 'connection="reused"'

@@ -106,7 +106,7 @@ class Rules(unittest.TestCase):
         for r in rules:
             for metric, matchers in raw.findall(r["expr"]):
                 self.assertTrue(matchers.startswith('job="edge-connwatch"'), (metric, r["expr"]))
-            self.assertNotIn("connwatch.*", r["expr"])
+            self.assertNotIn("connwatch-fleet", r["expr"])
             if "alert" in r:
                 self.assertRegex(r["annotations"]["runbook_url"],
                                  r"^https://wiki\.example/connwatch#[a-z-]+$")
@@ -130,9 +130,9 @@ class Rules(unittest.TestCase):
                 shutil.copy(f, d)
             broken = Path(d) / "connwatch.rules.yml"
             text = broken.read_text()
-            self.assertIn('connwatch_probe_success{job=~"connwatch.*"} == 0', text)
-            broken.write_text(text.replace('connwatch_probe_success{job=~"connwatch.*"} == 0',
-                                           'connwatch_probe_success{job=~"connwatch.*"} == 2'))
+            before = f'connwatch_probe_success{{{generator().JOB_SELECTOR}}} == 0'
+            self.assertIn(before, text)
+            broken.write_text(text.replace(before, before.replace("== 0", "== 2")))
             proc = promtool("test", "rules", str(Path(d) / "connwatch.rules.test.yml"))
             self.assertNotEqual(proc.returncode, 0)
             self.assertIn("ConnwatchProbeFailing", proc.stdout + proc.stderr)
@@ -144,9 +144,9 @@ class Rules(unittest.TestCase):
                 shutil.copy(f, d)
             broken = Path(d) / "connwatch.rules.yml"
             text = broken.read_text()
-            self.assertIn('absent(up{job=~"connwatch.*"})', text)
-            broken.write_text(text.replace('absent(up{job=~"connwatch.*"})',
-                                           'absent(up{job=~"connwatch.*"}) unless on() vector(1)'))
+            absent = f"absent(up{{{generator().JOB_SELECTOR}}})"
+            self.assertIn(absent, text)
+            broken.write_text(text.replace(absent, absent + " unless on() vector(1)"))
             proc = promtool("test", "rules", str(Path(d) / "connwatch.rules.test.yml"))
             self.assertNotEqual(proc.returncode, 0)
             self.assertIn("ConnwatchAgentDown", proc.stdout + proc.stderr)
