@@ -9,8 +9,10 @@ packages=(
   # libraries (the fixed stack)
   libboost-dev libpcap-dev prometheus-cpp-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libcap-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
-  # what the tests meet as a user would: promtool, a real Prometheus, curl, the lab's tools
-  prometheus curl iproute2 iptables tcpdump nginx-light procps python3 openssl wrk
+  # what the tests meet as a user would: promtool, a real Prometheus, Alertmanager and
+  # Pushgateway (the fleet test's alert path and --diagnose --push-gateway), curl, the lab's tools
+  prometheus prometheus-alertmanager prometheus-pushgateway
+  curl iproute2 iptables tcpdump nginx-light procps python3 openssl wrk
   # JSON schema validation of the diagnose report; YAML for rules and deploy manifests
   python3-jsonschema python3-yaml
   # scripts/package.sh and its test: the .deb (dpkg-shlibdeps), the OCI image (podman, run with
@@ -33,7 +35,7 @@ if ((${#missing[@]})); then
   $sudo apt-get update -qq
   # The Prometheus and nginx packages start services on install; the tests start their own.
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  for svc in prometheus nginx; do
+  for svc in prometheus prometheus-alertmanager prometheus-pushgateway nginx; do
     $sudo systemctl disable --now "$svc" >/dev/null 2>&1 || $sudo service "$svc" stop >/dev/null 2>&1 || true
   done
 fi
