@@ -220,6 +220,10 @@ std::optional<CliOptions> parse_cli(int argc, const char* const* argv, std::ostr
   if (!diagnosing && (!options.push_gateway.empty() || !options.textfile.empty())) {
     return usage_error("--push-gateway and --textfile go with --diagnose");
   }
+  if (!options.push_gateway.empty() && !options.push_gateway.starts_with("http://") &&
+      !options.push_gateway.starts_with("https://")) {
+    return usage_error("--push-gateway: \"" + options.push_gateway + "\" is not an http(s):// URL");
+  }
   if (!duration.empty()) {
     // Plain seconds as SPEC §2 writes it ("--duration 30"), or a duration ("30s", "2m").
     auto parsed = config::parse_duration(duration);
