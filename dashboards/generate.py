@@ -459,51 +459,47 @@ def _alert(name, expr, for_, severity, summary, description, anchor):
 
 
 def recording_rules(job):
-    """(record, expr) pairs: what the dashboards and alerts read."""
+    """(record, expr) pairs: what the dashboards and alerts read. Aggregations name what they
+    drop (`without`), never what they keep, so every label the scrape or the remote-writing
+    Prometheus adds (cluster, env, team, ...) stays on the recorded series and on the alerts
+    built from them: Alertmanager routes on those labels (docs/DEPLOY.md)."""
     m = lambda metric, *matchers: _sel(metric, job, *matchers)  # noqa: E731
     return [
         ("instance:connwatch_tcp_resets:rate1m",
-         f"sum by (job, instance) (rate({m('connwatch_tcp_resets_total')}[1m]))"),
+         f"sum without (sender, phase, port) (rate({m('connwatch_tcp_resets_total')}[1m]))"),
         ("instance_sender_phase:connwatch_tcp_resets:rate1m",
-         f"sum by (job, instance, sender, phase) (rate({m('connwatch_tcp_resets_total')}[1m]))"),
+         f"sum without (port) (rate({m('connwatch_tcp_resets_total')}[1m]))"),
         # The baseline the spike alert compares against: the last hour's average reset rate.
         ("instance:connwatch_tcp_resets:rate1m:avg1h",
          "avg_over_time(instance:connwatch_tcp_resets:rate1m[1h])"),
         ("instance:connwatch_tcp_connections:rate5m",
-         f"sum by (job, instance) (rate({m('connwatch_tcp_connections_total')}[5m]))"),
+         f"sum without (port) (rate({m('connwatch_tcp_connections_total')}[5m]))"),
         ("instance:connwatch_tcp_reset_ratio:rate5m",
-         f"sum by (job, instance) (rate({m('connwatch_tcp_resets_total')}[5m]))\n"
-         "  / on (job, instance)\n"
+         f"sum without (sender, phase, port) (rate({m('connwatch_tcp_resets_total')}[5m]))\n"
+         "  /\n"
          "instance:connwatch_tcp_connections:rate5m > 0\n"),
         ("instance:connwatch_file_descriptors:utilization",
-         f"{m('connwatch_file_descriptors')} / on (job, instance) "
-         f"{m('connwatch_file_descriptors_limit')}"),
+         f"{m('connwatch_file_descriptors')} / {m('connwatch_file_descriptors_limit')}"),
         ("target_outcome:connwatch_probe_attempts:rate5m",
-         f"sum by (job, instance, target, outcome) "
-         f"(rate({m('connwatch_probe_attempts_total')}[5m]))"),
+         f"rate({m('connwatch_probe_attempts_total')}[5m])"),
         ("target:connwatch_pool_reuse_ratio:rate5m",
-         f"sum by (job, instance, target) "
-         f"(rate({m('connwatch_pool_requests_total', REUSED)}[5m]))\n"
-         "  / on (job, instance, target)\n"
-         f"sum by (job, instance, target) (rate({m('connwatch_pool_requests_total')}[5m])) > 0\n"),
+         f"sum without (connection) (rate({m('connwatch_pool_requests_total', REUSED)}[5m]))\n"
+         "  /\n"
+         f"sum without (connection) (rate({m('connwatch_pool_requests_total')}[5m])) > 0\n"),
         ("target:connwatch_pool_stale_resets:rate5m",
-         f"sum by (job, instance, target) (rate({m('connwatch_pool_stale_resets_total')}[5m]))"),
+         f"rate({m('connwatch_pool_stale_resets_total')}[5m])"),
         # Network quality (SPEC §4, tcp_info per destination): a clean destination is 0, not
         # absent, so the denominator alone is filtered.
         ("destination:connwatch_sent_segments:rate5m",
-         f"sum by (job, instance, netns, destination) "
-         f"(rate({m('connwatch_destination_sent_segments_total')}[5m]))"),
+         f"rate({m('connwatch_destination_sent_segments_total')}[5m])"),
         ("destination:connwatch_retransmission_ratio:rate5m",
-         f"sum by (job, instance, netns, destination) "
-         f"(rate({m('connwatch_destination_retransmitted_segments_total')}[5m]))\n"
-         "  / on (job, instance, netns, destination)\n"
+         f"rate({m('connwatch_destination_retransmitted_segments_total')}[5m])\n"
+         "  /\n"
          "(destination:connwatch_sent_segments:rate5m > 0)\n"),
         ("netns:connwatch_retransmission_ratio:rate5m",
-         f"sum by (job, instance, netns) "
-         f"(rate({m('connwatch_kernel_tcp_events_total', RETRANS)}[5m]))\n"
-         "  / on (job, instance, netns)\n"
-         f"(sum by (job, instance, netns) "
-         f"(rate({m('connwatch_kernel_tcp_events_total', OUTSEGS)}[5m])) > 0)\n"),
+         f"sum without (counter) (rate({m('connwatch_kernel_tcp_events_total', RETRANS)}[5m]))\n"
+         "  /\n"
+         f"(sum without (counter) (rate({m('connwatch_kernel_tcp_events_total', OUTSEGS)}[5m])) > 0)\n"),
     ]
 
 
@@ -516,7 +512,7 @@ def alerts(job):
     return [
         _alert("ConnwatchResetRateSpike",
                "instance:connwatch_tcp_resets:rate1m > 1\n"
-               "  and on (job, instance)\n"
+               "  and\n"
                "instance:connwatch_tcp_resets:rate1m > 3 * instance:connwatch_tcp_resets:rate1m:avg1h\n",
                "1m", "warning",
                "TCP resets on {{ $labels.instance }} spiked",
@@ -527,7 +523,7 @@ def alerts(job):
                "reset-rate-spike"),
         _alert("ConnwatchResetRatioHigh",
                "instance:connwatch_tcp_reset_ratio:rate5m > 0.05\n"
-               "  and on (job, instance)\n"
+               "  and\n"
                "instance:connwatch_tcp_connections:rate5m > 0.1\n",
                "10m", "warning",
                "Many new connections on {{ $labels.instance }} end in a reset",
@@ -546,8 +542,7 @@ def alerts(job):
         # Per network namespace: each has its own port range (a pod exhausting its ports says
         # nothing about the host's).
         _alert("ConnwatchEphemeralPortsHigh",
-               f"max by (job, instance, netns, destination) "
-               f"({m('connwatch_ephemeral_port_utilization_ratio')}) >= 0.7",
+               f"{m('connwatch_ephemeral_port_utilization_ratio')} >= 0.7",
                "5m", "warning",
                "{{ $labels.instance }} is using up its ephemeral ports towards "
                "{{ $labels.destination }}",
@@ -557,8 +552,7 @@ def alerts(job):
                "with EADDRNOTAVAIL.",
                "ephemeral-port-exhaustion"),
         _alert("ConnwatchEphemeralPortsCritical",
-               f"max by (job, instance, netns, destination) "
-               f"({m('connwatch_ephemeral_port_utilization_ratio')}) >= 0.9",
+               f"{m('connwatch_ephemeral_port_utilization_ratio')} >= 0.9",
                "2m", "critical",
                "{{ $labels.instance }} is about to run out of ports towards "
                "{{ $labels.destination }}",
@@ -580,7 +574,7 @@ def alerts(job):
                "(refused, reset, timeout, ...).",
                "probe-failing"),
         _alert("ConnwatchProbeRetriesExhausted",
-               "sum by (job, instance, target) (\n"
+               "sum without (result) (\n"
                f"  increase({m('connwatch_probe_results_total', GAVE_UP)}[10m])\n"
                ") > 0\n",
                None, "warning",
@@ -597,7 +591,7 @@ def alerts(job):
                "why.",
                "capture-down-or-dropping"),
         _alert("ConnwatchCaptureDropping",
-               f"sum by (job, instance) (rate({m('connwatch_capture_dropped_packets_total')}[5m])) > 0",
+               f"sum without (where) (rate({m('connwatch_capture_dropped_packets_total')}[5m])) > 0",
                "10m", "warning",
                "Packet capture on {{ $labels.instance }} drops packets",
                'The kernel or the interface dropped {{ $value | printf "%.1f" }} captured '
@@ -605,7 +599,7 @@ def alerts(job):
                "capture.buffer_size.",
                "capture-down-or-dropping"),
         _alert("ConnwatchMiddleboxResets",
-               f"sum by (job, instance) "
+               f"sum without (port) "
                f"(rate({m('connwatch_tcp_resets_suspected_middlebox_total')}[5m])) > 0.1",
                "10m", "warning",
                "Resets with a mismatched TTL on {{ $labels.instance }}: a middlebox is resetting",
@@ -621,7 +615,7 @@ def alerts(job):
                "config-reload-failed"),
         _alert("ConnwatchRetransmissionsHigh",
                "destination:connwatch_retransmission_ratio:rate5m >= 0.01\n"
-               "  and on (job, instance, netns, destination)\n"
+               "  and\n"
                "destination:connwatch_sent_segments:rate5m > 1\n",
                "10m", "warning",
                "Packets from {{ $labels.instance }} to {{ $labels.destination }} are being lost",
@@ -632,7 +626,7 @@ def alerts(job):
                "packet-loss"),
         _alert("ConnwatchRetransmissionsCritical",
                "destination:connwatch_retransmission_ratio:rate5m >= 0.05\n"
-               "  and on (job, instance, netns, destination)\n"
+               "  and\n"
                "destination:connwatch_sent_segments:rate5m > 1\n",
                "5m", "critical",
                "Heavy packet loss from {{ $labels.instance }} to {{ $labels.destination }}",
@@ -700,6 +694,8 @@ RULES_HEADER = """\
 # it there). Load with `rule_files:`; check with `promtool check rules`, test with
 # `promtool test rules rules/connwatch.rules.test.yml`. Every alert has a severity label, a
 # summary, a description with the value, and a runbook_url into dashboards/RUNBOOK.md.
+# Aggregations say what they drop (`without`), so the scrape's own labels (cluster, env, team)
+# reach every alert for Alertmanager to route on.
 """
 
 

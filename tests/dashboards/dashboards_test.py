@@ -273,6 +273,26 @@ class Provisioning(unittest.TestCase):
         self.assertIn("file_sd_configs", text)
         self.assertIn("static_configs", text)
 
+    def test_fleet_examples_load(self):
+        """The fleet layout of docs/DEPLOY.md (the fleet test runs these same files)."""
+        prov = DASHBOARDS / "provisioning"
+        proc = promtool("check", "config", "--agent", str(prov / "prometheus-agent.yml"))
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        text = (prov / "prometheus-central.yml").read_text()
+        with tempfile.TemporaryDirectory() as d:
+            config = Path(d) / "prometheus.yml"
+            config.write_text(text.replace("/etc/prometheus/rules/connwatch.rules.yml",
+                                           str(RULES)))
+            proc = promtool("check", "config", str(config))
+            self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertIn("honor_labels: true", text)
+        if shutil.which("amtool"):
+            proc = subprocess.run(["amtool", "check-config", str(prov / "alertmanager.yml")],
+                                  capture_output=True, text=True, timeout=60)
+            self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        am = yaml.safe_load((prov / "alertmanager.yml").read_text())
+        self.assertIn('severity="critical"', am["route"]["routes"][0]["matchers"])
+
     def test_file_sd_and_grafana_provisioning_parse(self):
         groups = json.loads((DASHBOARDS / "provisioning" / "file_sd.json").read_text())
         self.assertTrue(all(g["targets"] for g in groups))

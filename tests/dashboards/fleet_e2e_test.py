@@ -8,15 +8,18 @@
             `for:` shortened through generate.py) -> Alertmanager -> webhook (this test);
             Pushgateway, scraped by the central Prometheus
 
-Each host's Prometheus labels its agent's series instance="host-a:9873" / "host-b:9873", as a
-fleet's hosts would be. The test then shows, against the central Prometheus only:
+The three configs are the shipped examples (dashboards/provisioning/prometheus-agent.yml,
+prometheus-central.yml, alertmanager.yml) with this lab's addresses and 1 s intervals; every
+Alertmanager receiver becomes a webhook to this test that records which receiver it was. Each
+host's Prometheus labels its agent's series instance="host-a:9873" / "host-b:9873", as a fleet's
+hosts would be. The test then shows, against the central Prometheus only:
 - a `--diagnose` run pushed to the Pushgateway (and written as a textfile) arrives with its
   findings;
 - a reset storm on host A fires ConnwatchResetRateSpike for host A and never for host B, and
-  Alertmanager delivers it to the webhook with its absolute runbook_url;
+  Alertmanager routes it (severity warning) to the chat receiver with its absolute runbook_url;
 - every dashboard panel query returns data for both instances (panels of families this branch's
   agent does not expose yet are skipped by name: prom_harness.NOT_YET_EXPOSED);
-- killing agent B fires ConnwatchAgentDown for host B only, delivered to the webhook too.
+- killing agent B fires ConnwatchAgentDown for host B only, routed (critical) to the pager.
 
 Needs root, network namespaces and the prometheus, prometheus-alertmanager and
 prometheus-pushgateway packages; exits 77 without them. Takes about 1.5 minutes."""
@@ -32,6 +35,8 @@ import time
 import unittest
 from pathlib import Path
 
+import yaml
+
 import lab
 import prom_harness as H
 from support import AGENT, AgentProcess, parse_metrics, skip
@@ -41,6 +46,7 @@ AGENT_PROMETHEUS = 9090  # in each host's namespace
 HOSTS = {"a": "10.88.1", "b": "10.88.2"}  # the link from each host to the hub: .1 hub, .2 host
 FOR = "5s"  # every alert's `for:` in this test's copy of the rules (the shipped ones: 1m, 5m...)
 CLONE_NEWNET = 0x40000000
+PROVISIONING = H.DASHBOARDS / "provisioning"
 
 
 def link(hub_ns, host_ns, subnet):
@@ -69,7 +75,8 @@ class Webhook:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with owner.lock:
-                    owner.alerts.extend(json.loads(body).get("alerts", []))
+                    for alert in json.loads(body).get("alerts", []):
+                        owner.alerts.append({**alert, "receiver": self.path.strip("/")})
                 self.send_response(200)
                 self.end_headers()
 
@@ -121,22 +128,19 @@ class Host:
         H.start_lab_services(L)
         self.agent = AgentProcess(H.agent_config(L.server_ip), port=H.AGENT_PORT,
                                   netns=L.client_ns).wait_healthy()
-        self.prometheus = H.prometheus_server(L, L.client_ns, workdir, f"""
-global:
-  scrape_interval: 1s
-scrape_configs:
-  - job_name: connwatch
-    static_configs:
-      - targets: ["127.0.0.1:{H.AGENT_PORT}"]
-        labels:
-          instance: "{self.instance}"
-remote_write:
-  - url: http://{HOSTS[name]}.1:{CENTRAL}/api/v1/write
-    queue_config:
-      batch_send_deadline: 1s
-      min_backoff: 100ms
-      max_backoff: 1s
-""", port=AGENT_PROMETHEUS, agent=True)
+        # The shipped host-side example, pointed at this lab: its agent, the hub, 1 s intervals.
+        config = yaml.safe_load((PROVISIONING / "prometheus-agent.yml").read_text())
+        config["global"]["scrape_interval"] = "1s"
+        config["global"]["external_labels"] = {"cluster": "lab"}
+        [target] = config["scrape_configs"][0]["static_configs"]
+        target["targets"] = [f"127.0.0.1:{H.AGENT_PORT}"]
+        target["labels"]["instance"] = self.instance
+        config["remote_write"] = [{
+            "url": f"http://{HOSTS[name]}.1:{CENTRAL}/api/v1/write",
+            "queue_config": {"batch_send_deadline": "1s", "min_backoff": "100ms",
+                             "max_backoff": "1s"}}]
+        self.prometheus = H.prometheus_server(L, L.client_ns, workdir, yaml.safe_dump(config),
+                                              port=AGENT_PROMETHEUS, agent=True)
 
     def close(self):
         if hasattr(self, "agent"):
@@ -165,18 +169,14 @@ class Fleet(unittest.TestCase):
         rules = d / "rules.yml"
         rules.write_text(gen.rules_yaml(for_overrides={"*": FOR}))
         cls.webhook = Webhook(ns, WEBHOOK)
-        (d / "alertmanager.yml").write_text(f"""
-route:
-  receiver: webhook
-  group_by: [alertname, instance]
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: webhook
-    webhook_configs:
-      - url: http://127.0.0.1:{WEBHOOK}/
-""")
+        # The shipped routing, every receiver a webhook to this test that names the receiver.
+        am = yaml.safe_load((PROVISIONING / "alertmanager.yml").read_text())
+        am["route"].update(group_wait="1s", group_interval="1s", repeat_interval="1h")
+        am["receivers"] = [
+            {"name": r["name"],
+             "webhook_configs": [{"url": f"http://127.0.0.1:{WEBHOOK}/{r['name']}"}]}
+            for r in am["receivers"]]
+        (d / "alertmanager.yml").write_text(yaml.safe_dump(am))
         cls.alertmanager = H.Service(
             hub, ns, "alertmanager",
             ["prometheus-alertmanager", f"--config.file={d / 'alertmanager.yml'}",
@@ -187,22 +187,17 @@ receivers:
             hub, ns, "pushgateway",
             ["prometheus-pushgateway", f"--web.listen-address=0.0.0.0:{PUSHGATEWAY}"],
             f"http://127.0.0.1:{PUSHGATEWAY}", d)
-        cls.central = H.prometheus_server(hub, ns, d, f"""
-global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-rule_files:
-  - {rules}
-alerting:
-  alertmanagers:
-    - static_configs:
-        - targets: ["127.0.0.1:{ALERTMANAGER}"]
-scrape_configs:
-  - job_name: pushgateway
-    honor_labels: true
-    static_configs:
-      - targets: ["127.0.0.1:{PUSHGATEWAY}"]
-""", port=CENTRAL, host="0.0.0.0", extra=["--web.enable-remote-write-receiver"])
+        # The shipped central example with this test's rules, Alertmanager and Pushgateway.
+        central = yaml.safe_load((PROVISIONING / "prometheus-central.yml").read_text())
+        central["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+        central["rule_files"] = [str(rules)]
+        central["alerting"]["alertmanagers"][0]["static_configs"] = [
+            {"targets": [f"127.0.0.1:{ALERTMANAGER}"]}]
+        [pushgateway] = central["scrape_configs"]
+        pushgateway["static_configs"] = [{"targets": [f"127.0.0.1:{PUSHGATEWAY}"]}]
+        cls.central = H.prometheus_server(hub, ns, d, yaml.safe_dump(central), port=CENTRAL,
+                                          host="0.0.0.0",
+                                          extra=["--web.enable-remote-write-receiver"])
         for name in HOSTS:
             cls.hosts[name] = Host(name, hub.client_ns, d)
 
@@ -265,6 +260,8 @@ scrape_configs:
             "the spike alert at the webhook",
             lambda: self.webhook.received("ConnwatchResetRateSpike"), 30)
         self.assertEqual({x["labels"]["instance"] for x in delivered}, {a.instance})
+        self.assertEqual({x["receiver"] for x in delivered}, {"chat"})  # severity warning
+        self.assertEqual(delivered[0]["labels"]["cluster"], "lab")  # the host's external label
         annotations = delivered[0]["annotations"]
         self.assertEqual(annotations["runbook_url"], self.runbook_base + "#reset-rate-spike")
         self.assertEqual(annotations["summary"], f"TCP resets on {a.instance} spiked")
@@ -287,6 +284,7 @@ scrape_configs:
             lambda: [x for x in self.webhook.received("ConnwatchAgentDown")
                      if "instance" in x["labels"]], 30)
         self.assertEqual({x["labels"]["instance"] for x in delivered}, {b.instance})
+        self.assertEqual({x["receiver"] for x in delivered}, {"pager"})  # severity critical
         self.assertEqual(delivered[0]["annotations"]["runbook_url"],
                          self.runbook_base + "#agent-down")
         # Through the whole run, host B's spike never fired nor reached anyone.
