@@ -4,7 +4,6 @@ monitoring-mixins conventions; the dashboards, rules and Kubernetes objects are 
 makes, and every panel is usable: the ${datasource} variable, a description, a unit, queries
 filtered by the dashboard's variables, links that keep time and variables; the provisioning
 examples load."""
-import importlib.util
 import json
 import re
 import shutil
@@ -16,20 +15,13 @@ from pathlib import Path
 
 import yaml
 
+from prom_harness import generator
 from support import SOURCE_DIR, skip
 
 DASHBOARDS = Path(SOURCE_DIR) / "dashboards"
 RULES = DASHBOARDS / "rules" / "connwatch.rules.yml"
 RUNBOOK = DASHBOARDS / "RUNBOOK.md"
 KUBERNETES = DASHBOARDS / "kubernetes"
-
-
-def generator():
-    """dashboards/generate.py as a module (its functions take the generator's options)."""
-    spec = importlib.util.spec_from_file_location("connwatch_generate", DASHBOARDS / "generate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def promtool(*args):
@@ -123,33 +115,30 @@ class Rules(unittest.TestCase):
                  if r.get("alert") == "ConnwatchResetRateSpike"][0]
         self.assertEqual(spike["for"], "1m")
 
-    def test_a_broken_threshold_fails_the_unit_tests(self):
-        """The rule tests can fail: raise one threshold and promtool must notice."""
+    def run_tests_on_mutated_rules(self, old, new):
+        """promtool test rules on a copy of the rules with `old` replaced by `new`."""
         with tempfile.TemporaryDirectory() as d:
             for f in (DASHBOARDS / "rules").iterdir():
                 shutil.copy(f, d)
             broken = Path(d) / "connwatch.rules.yml"
             text = broken.read_text()
-            before = f'connwatch_probe_success{{{generator().JOB_SELECTOR}}} == 0'
-            self.assertIn(before, text)
-            broken.write_text(text.replace(before, before.replace("== 0", "== 2")))
-            proc = promtool("test", "rules", str(Path(d) / "connwatch.rules.test.yml"))
-            self.assertNotEqual(proc.returncode, 0)
-            self.assertIn("ConnwatchProbeFailing", proc.stdout + proc.stderr)
+            self.assertIn(old, text)
+            broken.write_text(text.replace(old, new))
+            return promtool("test", "rules", str(Path(d) / "connwatch.rules.test.yml"))
+
+    def test_a_broken_threshold_fails_the_unit_tests(self):
+        """The rule tests can fail: raise one threshold and promtool must notice."""
+        before = f'connwatch_probe_success{{{generator().JOB_SELECTOR}}} == 0'
+        proc = self.run_tests_on_mutated_rules(before, before.replace("== 0", "== 2"))
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("ConnwatchProbeFailing", proc.stdout + proc.stderr)
 
     def test_agent_down_without_absent_fails_the_unit_tests(self):
         """The absent() half is tested: drop it and the 'no agent at all' case fails."""
-        with tempfile.TemporaryDirectory() as d:
-            for f in (DASHBOARDS / "rules").iterdir():
-                shutil.copy(f, d)
-            broken = Path(d) / "connwatch.rules.yml"
-            text = broken.read_text()
-            absent = f"absent(up{{{generator().JOB_SELECTOR}}})"
-            self.assertIn(absent, text)
-            broken.write_text(text.replace(absent, absent + " unless on() vector(1)"))
-            proc = promtool("test", "rules", str(Path(d) / "connwatch.rules.test.yml"))
-            self.assertNotEqual(proc.returncode, 0)
-            self.assertIn("ConnwatchAgentDown", proc.stdout + proc.stderr)
+        absent = f"absent(up{{{generator().JOB_SELECTOR}}})"
+        proc = self.run_tests_on_mutated_rules(absent, absent + " unless on() vector(1)")
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("ConnwatchAgentDown", proc.stdout + proc.stderr)
 
 
 class Dashboards(unittest.TestCase):
