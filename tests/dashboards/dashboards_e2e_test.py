@@ -37,7 +37,7 @@ class PrometheusEndToEnd(unittest.TestCase):
         cls.agent = AgentProcess(H.agent_config(L.server_ip), port=H.AGENT_PORT,
                                  netns=L.client_ns).wait_healthy()
         cls.workdir = Path(tempfile.mkdtemp(prefix="connwatch-prom-"))
-        cls.prom = H.prometheus_server(L, L.client_ns, cls.workdir, f"""
+        cls.prom = H.prometheus_server(L, cls.workdir, f"""
 global:
   scrape_interval: 1s
   evaluation_interval: 1s

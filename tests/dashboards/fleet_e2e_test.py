@@ -139,7 +139,7 @@ class Host:
             "url": f"http://{HOSTS[name]}.1:{CENTRAL}/api/v1/write",
             "queue_config": {"batch_send_deadline": "1s", "min_backoff": "100ms",
                              "max_backoff": "1s"}}]
-        self.prometheus = H.prometheus_server(L, L.client_ns, workdir, yaml.safe_dump(config),
+        self.prometheus = H.prometheus_server(L, workdir, yaml.safe_dump(config),
                                               port=AGENT_PROMETHEUS, agent=True)
 
     def close(self):
@@ -178,13 +178,13 @@ class Fleet(unittest.TestCase):
             for r in am["receivers"]]
         (d / "alertmanager.yml").write_text(yaml.safe_dump(am))
         cls.alertmanager = H.Service(
-            hub, ns, "alertmanager",
+            hub, "alertmanager",
             ["prometheus-alertmanager", f"--config.file={d / 'alertmanager.yml'}",
              f"--storage.path={d / 'alertmanager-data'}",
              f"--web.listen-address=127.0.0.1:{ALERTMANAGER}", "--cluster.listen-address="],
             f"http://127.0.0.1:{ALERTMANAGER}", d)
         cls.pushgateway = H.Service(
-            hub, ns, "pushgateway",
+            hub, "pushgateway",
             ["prometheus-pushgateway", f"--web.listen-address=0.0.0.0:{PUSHGATEWAY}"],
             f"http://127.0.0.1:{PUSHGATEWAY}", d)
         # The shipped central example with this test's rules, Alertmanager and Pushgateway.
@@ -195,7 +195,7 @@ class Fleet(unittest.TestCase):
             {"targets": [f"127.0.0.1:{ALERTMANAGER}"]}]
         [pushgateway] = central["scrape_configs"]
         pushgateway["static_configs"] = [{"targets": [f"127.0.0.1:{PUSHGATEWAY}"]}]
-        cls.central = H.prometheus_server(hub, ns, d, yaml.safe_dump(central), port=CENTRAL,
+        cls.central = H.prometheus_server(hub, d, yaml.safe_dump(central), port=CENTRAL,
                                           host="0.0.0.0",
                                           extra=["--web.enable-remote-write-receiver"])
         for name in HOSTS:

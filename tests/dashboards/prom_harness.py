@@ -92,15 +92,15 @@ interval = "5s"
 
 
 class Service:
-    """A Prometheus-family server started in a lab namespace, with its log kept for failures.
+    """A Prometheus-family server started in a lab's client namespace (the lab stops it), with
+    its log kept for failures. `base` is its URL as seen from that namespace; `get` and `api`
+    talk to it from there."""
 
-    `base` is its URL as seen from that namespace; `get` and `api` talk to it from there."""
-
-    def __init__(self, L, ns, name, argv, base, workdir, ready_path="/-/ready", timeout=30):
-        self.ns, self.name, self.base = ns, name, base
+    def __init__(self, L, name, argv, base, workdir, ready_path="/-/ready", timeout=30):
+        self.ns, self.name, self.base = L.client_ns, name, base
         self.log_path = Path(workdir) / f"{name}.log"
         self._log = open(self.log_path, "w")
-        self.proc = L._popen(ns, argv, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = L.popen_client(argv, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -142,12 +142,12 @@ class Service:
         self._log.close()
 
 
-def prometheus_server(L, ns, workdir, config_text, port=9090, host="127.0.0.1", agent=False,
+def prometheus_server(L, workdir, config_text, port=9090, host="127.0.0.1", agent=False,
                       extra=()):
-    """A Prometheus server with `config_text` as its config; agent=True runs it in agent mode
-    (scrape and remote-write only: no rules, no queries)."""
+    """A Prometheus server in the lab's client namespace with `config_text` as its config;
+    agent=True runs it in agent mode (scrape and remote-write only: no rules, no queries)."""
     workdir = Path(workdir)
-    name = f"prometheus-{port}-{ns[-12:]}"
+    name = f"prometheus-{port}-{L.client_ns[-12:]}"
     config = workdir / f"{name}.yml"
     config.write_text(config_text)
     storage = workdir / (name + "-data")
@@ -156,7 +156,7 @@ def prometheus_server(L, ns, workdir, config_text, port=9090, host="127.0.0.1", 
         argv += ["--enable-feature=agent", f"--storage.agent.path={storage}"]
     else:
         argv += [f"--storage.tsdb.path={storage}"]
-    return Service(L, ns, name, argv + list(extra), f"http://127.0.0.1:{port}", workdir)
+    return Service(L, name, argv + list(extra), f"http://127.0.0.1:{port}", workdir)
 
 
 def panel_queries(substitutions):
