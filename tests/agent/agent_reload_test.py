@@ -1,5 +1,9 @@
 #!/usr/bin/env python3
-"""Reloads after the privilege drop (issue 21 item 2): started as root with [agent] user =
+"""Reloads keep capture (issue 21 item 2). As root, a reload to another interface opens the new
+handle before the old one goes and keeps the flows, peers and counts; one that cannot be opened
+fails and keeps the old capture; disabling and enabling capture keeps the counts too.
+
+After the privilege drop: started as root with [agent] user =
 "nobody", the agent reloads new [capture] ports in place on its running capture (SIGHUP and
 POST /-/reload alike), and refused connections then count under the new port; every thread still
 holds no capability. A reload it cannot apply (the file unreadable, its directory untraversable,
@@ -33,13 +37,11 @@ def wait_until(predicate, timeout=8.0, interval=0.1):
         time.sleep(interval)
 
 
-def config(ports, interface="any"):
-    return f"""
-[agent]
-user = "nobody"
-group = "nogroup"
-
+def config(ports, interface="any", user="nobody", enabled=True):
+    agent = f'[agent]\nuser = "{user}"\ngroup = "nogroup"\n' if user else ""
+    return f"""{agent}
 [capture]
+enabled = {"true" if enabled else "false"}
 interface = "{interface}"
 ports = [{", ".join(str(p) for p in ports)}]
 max_peers = 5
@@ -96,6 +98,50 @@ class ReloadAfterTheDrop(unittest.TestCase):
         self.assertTrue(wait_until(lambda: agent.output().count(marker) > before),
                         agent.output())
         self.assertIsNone(agent.proc.poll(), agent.output())
+
+    def test_reloads_as_root_move_the_capture_and_keep_its_counts(self):
+        with lab.Lab() as L:
+            L.start_server("rst-after-accept", ABORT)
+            with AgentProcess(config([ABORT], user=None), netns=L.client_ns) as agent:
+                agent.wait_healthy()
+                self.assertTrue(wait_until(
+                    lambda: sample(agent.metrics(), "connwatch_capture_up") == 1))
+                self.assertEqual(L.resets(5, ABORT)["reset"], 5)
+                self.assertTrue(wait_until(lambda: sample(
+                    agent.metrics(), "connwatch_tcp_peer_resets_total", peer=L.server_ip,
+                    sender="server") == 5))
+                self.check_peers_never_drop(agent.metrics())
+
+                # Another interface and a new port: a new handle, same flows, peers and counts.
+                agent.write_config(config([ABORT, NEW1], interface=L.client_if, user=None))
+                status, body, _ = agent.post("/-/reload")
+                self.assertEqual(status, 200, body)
+                self.assertIn(f"passive capture reopened on {L.client_if}", agent.output())
+                m = self.refused_counted(L, agent, N, NEW1)
+                self.assertEqual(sample(m, "connwatch_tcp_resets_total", sender="server",
+                                        phase="established", port=str(ABORT)), 5)
+                self.assertEqual(sample(m, "connwatch_tcp_peer_resets_total", peer=L.server_ip,
+                                        sender="server"), 5 + N)
+
+                # An interface that does not exist: the reload fails, the old capture runs on.
+                agent.write_config(config([ABORT, NEW1], interface="cwnosuch0", user=None))
+                status, body, _ = agent.post("/-/reload")
+                self.assertEqual(status, 500)
+                self.assertIn("cwnosuch0", body)
+                self.assertIn(f"the capture on {L.client_if} keeps running", body)
+                m = self.refused_counted(L, agent, 5, NEW1)
+                self.assertEqual(sample(m, "connwatch_config_last_reload_successful"), 0)
+
+                # Disabled, then enabled again: down meanwhile, the counts kept.
+                agent.write_config(config([ABORT, NEW1], user=None, enabled=False))
+                self.assertEqual(agent.post("/-/reload")[0], 200)
+                self.assertEqual(sample(agent.metrics(), "connwatch_capture_up"), 0)
+                agent.write_config(config([ABORT, NEW1], user=None))
+                self.assertEqual(agent.post("/-/reload")[0], 200)
+                m = self.refused_counted(L, agent, 5, NEW1)
+                self.assertEqual(self.handshake_resets(m, NEW1), N + 10)
+                code, _ = agent.stop()
+                self.assertEqual(code, 0, agent.output())
 
     def test_reloads_as_nobody_keep_capture_and_never_escape(self):
         with lab.Lab() as L:
