@@ -98,7 +98,14 @@ void LiveCapture::reconfigure(const FlowTrackerOptions& tracker) {
       if (handle_ != nullptr) pcap_breakloop(handle_);
     }
     wake_.notify_all();
-    reconfigure_done_.wait(lock, [this] { return !pending_ || !thread_running_; });
+    if (!reconfigure_done_.wait_for(lock, std::chrono::seconds(5),
+                                    [this] { return !pending_ || !thread_running_; })) {
+      spdlog::warn(
+          "passive capture on {}: the capture thread is busy; the new options apply "
+          "after its current batch",
+          capture_.interface);
+      return;
+    }
     if (!pending_) return;
     pending_.reset();
     has_pending_ = false;
@@ -333,6 +340,8 @@ void LiveCapture::run(std::stop_token stop) {
       if (stop.stop_requested()) break;  // the stop callback may have missed this handle
     }
     backoff = capture_.retry_initial;
+    // A reconfigure() that came while handle_ was still null could not breakloop it.
+    if (has_pending_.load()) continue;
 
     const int count =
         pcap_dispatch(handle_, -1, &LiveCapture::on_packet, reinterpret_cast<u_char*>(this));
