@@ -11,6 +11,8 @@ packages=(
   libspdlog-dev libfmt-dev libcap-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
   # what the tests meet as a user would: promtool, a real Prometheus, curl, the lab's tools
   prometheus curl iproute2 iptables tcpdump nginx-light procps python3 openssl wrk
+  # setcap and setpriv: the file-capabilities privilege test (tests/agent/agent_privilege_test.py)
+  libcap2-bin util-linux
   # JSON schema validation of the diagnose report; YAML for rules and deploy manifests
   python3-jsonschema python3-yaml
   # scripts/package.sh and its test: the .deb (dpkg-shlibdeps), the OCI image (podman, run with

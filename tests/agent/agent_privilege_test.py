@@ -88,8 +88,10 @@ class LeastPrivilege(unittest.TestCase):
                 self.check_running_agent(L, agent, identity_changed=True)
 
     def test_file_capabilities_as_the_configured_user_drop_only_capabilities(self):
-        if shutil.which("setcap") is None:
-            self.skipTest("setcap not installed (libcap2-bin; scripts/install-deps.sh installs it)")
+        for tool, package in (("setcap", "libcap2-bin"), ("setpriv", "util-linux")):
+            if shutil.which(tool) is None:
+                self.skipTest(f"{tool} not installed ({package}; scripts/install-deps.sh "
+                              "installs it)")
         bindir = tempfile.mkdtemp(prefix="connwatch-setcap-")
         try:
             os.chmod(bindir, 0o755)
