@@ -3,13 +3,16 @@
 #include <fmt/format.h>
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
 #include <filesystem>
 #include <mutex>
+#include <system_error>
 #include <utility>
+#include <vector>
 
 #include "agent/logging.h"
 #include "agent/privileges.h"
@@ -56,12 +59,19 @@ std::string last_result_text(const active::ProbeReport& report) {
   return text;
 }
 
+// Whether the default config file is absent (so the built-in defaults apply). An error finding
+// out (a directory the agent may not enter) is not absence: the load then fails and says why.
+bool default_config_absent(const CliOptions& cli, const std::string& path) {
+  std::error_code ec;
+  return !cli.config_path && !std::filesystem::exists(path, ec) && !ec;
+}
+
 }  // namespace
 
 std::optional<config::Config> load_config_for(const CliOptions& cli, std::ostream& err) {
   const std::string path = config_path_for(cli);
   config::Config config;
-  if (!cli.config_path && !std::filesystem::exists(path)) {
+  if (default_config_absent(cli, path)) {
     log::info("no config file, running with the built-in defaults", {{"file", path}});
   } else {
     try {
@@ -86,6 +96,7 @@ struct Agent::Impl {
   CliOptions cli;
   config::Config config;
   bool last_reload_ok = true;
+  bool privileges_dropped = false;
   asio::io_context io{1};
   std::shared_ptr<prometheus::Registry> registry;
   SelfMetrics self_metrics;
@@ -102,7 +113,6 @@ struct Agent::Impl {
   std::unique_ptr<active::ProbeScheduler> probes;
 
   void start_capture() {
-    capture.reset();
     if (!config.capture.enabled) {
       passive_metrics->capture_up().Set(0);
       spdlog::info("passive capture disabled in config");
@@ -135,16 +145,52 @@ struct Agent::Impl {
     if (config.targets.empty()) spdlog::info("no [[target]] configured: no active probes");
   }
 
-  // Restarts what a reload changed. The peer slots of the passive metrics are sized at startup.
-  void apply_reload(const config::Config& previous) {
-    if (config.capture.max_peers != previous.capture.max_peers) {
-      spdlog::warn("capture.max_peers changed to {}; it takes effect at the next restart",
-                   config.capture.max_peers);
-      config.capture.max_peers = previous.capture.max_peers;
+  // Applies a reloaded [capture] to the running capture, keeping its flows, peer table and
+  // counts. ports, max_peers, max_flows and flow_idle_timeout apply in place (no new handle, no
+  // privilege needed). Another interface, buffer_size or snaplen needs a new pcap handle, opened
+  // before the old one goes: when it cannot be opened (no CAP_NET_RAW after the privilege drop,
+  // no such interface) returns false with `why` and the old capture runs on unchanged.
+  bool apply_capture(const config::CaptureSettings& next, std::string& why) {
+    const config::CaptureSettings& running = config.capture;
+    if (next == running) return true;
+    if (!next.enabled) {
+      if (capture) capture->stop();
+      passive_metrics->capture_up().Set(0);
+      spdlog::info("passive capture disabled in config");
+      return true;
     }
-    if (!(config.capture == previous.capture)) start_capture();
-    if (!(config.sockets == previous.sockets)) start_kernel();
-    if (!(config.targets == previous.targets)) probes->reconfigure(config.targets);
+    const bool new_handle = !running.enabled || !capture || next.interface != running.interface ||
+                            next.buffer_size != running.buffer_size ||
+                            next.snaplen != running.snaplen;
+    const bool created = !capture;
+    if (created) {
+      passive_metrics->set_max_peers(static_cast<std::size_t>(next.max_peers));
+      capture = std::make_unique<passive::LiveCapture>(capture_options(next), tracker_options(next),
+                                                       passive_metrics.get());
+    }
+    if (new_handle) {
+      std::string error;
+      if (!capture->reopen(capture_options(next), error)) {
+        if (created) capture.reset();
+        why = fmt::format(
+            "[capture] changed to interface {} (buffer_size {}, snaplen {}), which needs a new "
+            "capture, but it cannot be opened: {}; {}",
+            next.interface, next.buffer_size, next.snaplen, error,
+            running.enabled ? "the capture on " + running.interface + " keeps running"
+                            : std::string("capture stays disabled"));
+        if (privileges_dropped) {
+          why += fmt::format(R"( (running as "{}" without capabilities: restart to apply))",
+                             config.agent.user);
+        }
+        return false;
+      }
+      spdlog::info(
+          "passive capture reopened on {} for the new [capture]; flows, peers and counts "
+          "kept",
+          next.interface);
+    }
+    capture->reconfigure(tracker_options(next));
+    return true;
   }
 
   void stop_observers() {
@@ -153,43 +199,78 @@ struct Agent::Impl {
     if (probes) probes->stop();
   }
 
-  // Loads the config file again; on failure logs every error and keeps the running config.
+  // Loads the config file again and applies it. Every failure on the way (a file or directory the
+  // agent can no longer read, a config error, a capture that cannot be reopened, any exception)
+  // is a failed reload: logged with its reason, connwatch_config_last_reload_successful 0, the
+  // running config kept. Nothing escapes to the io_context.
   bool reload(std::string& error) {
-    const std::string path = config_path_for(cli);
+    std::vector<std::string> problems;
     try {
-      config::Config next = std::filesystem::exists(path) || cli.config_path
-                                ? config::load_config_file(path)
-                                : config::Config{};
-      apply_overrides(cli, next);
-      if (!(next.agent.listen.to_string() == config.agent.listen.to_string())) {
-        spdlog::warn("agent.listen changed to {}; it takes effect at the next restart",
-                     next.agent.listen.to_string());
-        next.agent.listen = config.agent.listen;
+      if (try_reload(problems)) {
+        last_reload_ok = true;
+        self_metrics.config_loaded(true);
+        spdlog::info("config reloaded from {} ({} targets)", config_path_for(cli),
+                     config.targets.size());
+        return true;
       }
-      if (!(next.web == config.web)) {
-        spdlog::warn("[web] changed; TLS and basic auth settings take effect at the next restart");
-        next.web = config.web;
-      }
-      if (next.agent.user != config.agent.user || next.agent.group != config.agent.group) {
-        spdlog::warn("agent.user/group changed; they take effect at the next restart");
-        next.agent.user = config.agent.user;
-        next.agent.group = config.agent.group;
-      }
-      config::Config previous = std::exchange(config, std::move(next));
-      apply_reload(previous);
-      set_log_level(config.agent.log_level);
-      set_log_format(config.agent.log_format);
-      last_reload_ok = true;
-      self_metrics.config_loaded(true);
-      spdlog::info("config reloaded from {} ({} targets)", path, config.targets.size());
-      return true;
     } catch (const config::ConfigError& e) {
-      for (const auto& message : e.messages()) spdlog::error("config reload failed: {}", message);
-      error = e.what();
-      last_reload_ok = false;
-      self_metrics.config_loaded(false);
+      problems = e.messages();
+    } catch (const std::exception& e) {
+      problems = {e.what()};
+    } catch (...) {
+      problems = {"unknown error"};
+    }
+    error.clear();
+    for (const auto& message : problems) {
+      spdlog::error("config reload failed, the running config stays: {}", message);
+      error += (error.empty() ? "" : "; ") + message;
+    }
+    last_reload_ok = false;
+    self_metrics.config_loaded(false);
+    return false;
+  }
+
+  // The reload proper: false with `problems` before anything changed, or throws.
+  bool try_reload(std::vector<std::string>& problems) {
+    const std::string path = config_path_for(cli);
+    const bool defaults = default_config_absent(cli, path);
+    if (!defaults && privileges_dropped && ::access(path.c_str(), R_OK) != 0) {
+      const int access_errno = errno;
+      problems.push_back(fmt::format(
+          R"({}: cannot read config file as user "{}": {} (after the privilege drop the file )"
+          "and every directory above it must stay readable by [agent] user)",
+          path, config.agent.user, std::system_category().message(access_errno)));
       return false;
     }
+    config::Config next = defaults ? config::Config{} : config::load_config_file(path);
+    apply_overrides(cli, next);
+    if (!(next.agent.listen.to_string() == config.agent.listen.to_string())) {
+      spdlog::warn("agent.listen changed to {}; it takes effect at the next restart",
+                   next.agent.listen.to_string());
+      next.agent.listen = config.agent.listen;
+    }
+    if (!(next.web == config.web)) {
+      spdlog::warn("[web] changed; TLS and basic auth settings take effect at the next restart");
+      next.web = config.web;
+    }
+    if (next.agent.user != config.agent.user || next.agent.group != config.agent.group) {
+      spdlog::warn("agent.user/group changed; they take effect at the next restart");
+      next.agent.user = config.agent.user;
+      next.agent.group = config.agent.group;
+    }
+    // The capture first: it is the one step that can fail once privileges are dropped, and
+    // when it does nothing else has changed yet.
+    std::string why;
+    if (!apply_capture(next.capture, why)) {
+      problems.push_back(why);
+      return false;
+    }
+    config::Config previous = std::exchange(config, std::move(next));
+    if (!(config.sockets == previous.sockets)) start_kernel();
+    if (!(config.targets == previous.targets)) probes->reconfigure(config.targets);
+    set_log_level(config.agent.log_level);
+    set_log_format(config.agent.log_format);
+    return true;
   }
 
   exporters::LandingInfo landing_info() const {
@@ -278,18 +359,22 @@ struct Agent::Impl {
     self_metrics.config_loaded(true);
     start_observers();
     if (!config.agent.user.empty()) {
+      PrivilegeDrop dropped;
       try {
-        drop_privileges(config.agent.user, config.agent.group);
+        dropped = drop_privileges(config.agent.user, config.agent.group);
       } catch (const std::runtime_error& e) {
         spdlog::error("{}", e.what());
         stop_observers();
         return kExitRuntime;
       }
+      privileges_dropped = true;
       spdlog::info(
-          "running as {}:{} with no capabilities ({}); a capture that fails from now "
-          "on cannot reopen until restart",
-          config.agent.user, config.agent.group.empty() ? "-" : config.agent.group,
-          capability_text());
+          "running as {}:{} with no capabilities on any of its {} threads ({}{}); a capture "
+          "that fails from now on, or a reload to another interface or buffer size, cannot "
+          "reopen until restart",
+          config.agent.user, config.agent.group.empty() ? "-" : config.agent.group, dropped.threads,
+          capability_text(),
+          dropped.identity_changed ? "" : ", already that user: capabilities dropped only");
     }
     route();
     server->start();

@@ -13,6 +13,8 @@ packages=(
   # Pushgateway (the fleet test's alert path and --diagnose --push-gateway), curl, the lab's tools
   prometheus prometheus-alertmanager prometheus-pushgateway
   curl iproute2 iptables tcpdump nginx-light procps python3 openssl wrk
+  # setcap and setpriv: the file-capabilities privilege test (tests/agent/agent_privilege_test.py)
+  libcap2-bin util-linux
   # JSON schema validation of the diagnose report; YAML for rules and deploy manifests
   python3-jsonschema python3-yaml
   # scripts/package.sh and its test: the .deb (dpkg-shlibdeps), the OCI image (podman, run with

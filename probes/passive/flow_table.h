@@ -109,6 +109,26 @@ class FlowTable {
     expire_list(closed_, now, closed_linger);
   }
 
+  // Changes the bound in place (capture.max_flows on a config reload): the flows stay. Shrinking
+  // below size() evicts the least recently seen flows, closed ones first, each counted as an
+  // eviction; the index is rebuilt at the new size (one pass over the flows, no entry read).
+  void set_max_flows(std::size_t max_flows) {
+    max_flows_ = std::clamp<std::size_t>(max_flows, 1, kMaxFlows);
+    while (size_ > max_flows_) evict_one();
+    const std::size_t index_size = std::bit_ceil(max_flows_ * 2);
+    if (index_size == index_.size()) return;
+    index_.assign(index_size, 0);
+    mask_ = index_size - 1;
+    for (const List* list : {&open_, &closed_}) {
+      for (std::uint32_t position = list->head; position != kNone;
+           position = links_[position].next) {
+        std::size_t slot = links_[position].hash & mask_;
+        while (index_[slot] != 0) slot = (slot + 1) & mask_;
+        index_[slot] = slot_value(links_[position].hash, position);
+      }
+    }
+  }
+
   std::size_t size() const { return size_; }
   std::size_t max_flows() const { return max_flows_; }
   std::uint64_t evicted() const { return evicted_; }

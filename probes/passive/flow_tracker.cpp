@@ -19,6 +19,14 @@ FlowTracker::FlowTracker(const FlowTrackerOptions& options)
   for (const std::uint16_t port : options.ports) listed_ports_.set(port);
 }
 
+void FlowTracker::reconfigure(const FlowTrackerOptions& options) {
+  table_.set_max_flows(options.max_flows);
+  idle_timeout_ = std::chrono::duration_cast<PacketTime>(options.flow_idle_timeout);
+  closed_linger_ = std::min(kClosedLinger, idle_timeout_);
+  listed_ports_.reset();
+  for (const std::uint16_t port : options.ports) listed_ports_.set(port);
+}
+
 void FlowTracker::expire(PacketTime now) { table_.expire(now, idle_timeout_, closed_linger_); }
 
 FlowTracker::Prepared FlowTracker::prepare(const TcpSegment& segment) const {

@@ -86,6 +86,11 @@ class FlowTracker {
   std::uint64_t expired() const { return table_.expired(); }
   std::uint64_t duplicates() const { return duplicates_; }
 
+  // Applies reloaded options in place: ports, flow_idle_timeout and max_flows (see
+  // FlowTable::set_max_flows); the flows and their state stay, so a connection opened before the
+  // reload is still known after it. local_addresses and max_peers are not the tracker's here.
+  void reconfigure(const FlowTrackerOptions& options);
+
   void set_local_addresses(std::vector<IpAddress> addresses) {
     local_addresses_ = std::move(addresses);
   }

@@ -58,16 +58,95 @@ bool LiveCapture::start() {
     set_down(error);
   }
   publish();
-  thread_ = std::jthread([this](std::stop_token stop) { run(std::move(stop)); });
+  start_thread();
   return up();
 }
 
-void LiveCapture::stop() {
+void LiveCapture::start_thread() {
+  {
+    const std::lock_guard lock(reconfigure_mutex_);
+    thread_running_ = true;
+  }
+  thread_ = std::jthread([this](std::stop_token stop) { run(std::move(stop)); });
+}
+
+void LiveCapture::halt() {
   if (thread_.joinable()) {
     thread_.request_stop();
     thread_.join();
   }
   close_handle();
+}
+
+void LiveCapture::stop() {
+  halt();
+  up_ = false;
+  pipeline_->set_capture_up(false);
+  publish();
+}
+
+void LiveCapture::reconfigure(const FlowTrackerOptions& tracker) {
+  std::unique_lock lock(reconfigure_mutex_);
+  if (thread_running_) {
+    pending_ = tracker;
+    has_pending_ = true;
+    {
+      // Under the handle lock, so a retry wait cannot miss has_pending_; breakloop ends a
+      // dispatch that would otherwise wait for the next packet (TPACKET_V3 polls without a
+      // timeout and an empty ring block never times out).
+      const std::lock_guard handle_lock(handle_mutex_);
+      if (handle_ != nullptr) pcap_breakloop(handle_);
+    }
+    wake_.notify_all();
+    if (!reconfigure_done_.wait_for(lock, std::chrono::seconds(5),
+                                    [this] { return !pending_ || !thread_running_; })) {
+      spdlog::warn(
+          "passive capture on {}: the capture thread is busy; the new options apply "
+          "after its current batch",
+          capture_.interface);
+      return;
+    }
+    if (!pending_) return;
+    pending_.reset();
+    has_pending_ = false;
+  }
+  tracker_options_ = tracker;
+  pipeline_->reconfigure(tracker);
+  publish();
+}
+
+void LiveCapture::apply_pending() {
+  if (!has_pending_.load()) return;
+  {
+    const std::lock_guard lock(reconfigure_mutex_);
+    if (pending_) {
+      tracker_options_ = *pending_;
+      pipeline_->reconfigure(*pending_);
+      pending_.reset();
+    }
+    has_pending_ = false;
+  }
+  reconfigure_done_.notify_all();
+  publish();
+}
+
+bool LiveCapture::reopen(const CaptureOptions& capture, std::string& error) {
+  LinkType link = LinkType::kLinuxSll2;
+  pcap_t* handle = open_handle(capture, link, error);
+  if (handle == nullptr) return false;
+  halt();
+  capture_ = capture;
+  adopt(handle, link);
+  warned_ = false;
+  up_ = true;
+  pipeline_->set_capture_up(true);
+  {
+    const std::lock_guard lock(published_mutex_);
+    last_error_.clear();
+  }
+  publish();
+  start_thread();
+  return true;
 }
 
 std::string LiveCapture::last_error() const {
@@ -81,59 +160,72 @@ PassiveSnapshot LiveCapture::snapshot() const {
 }
 
 bool LiveCapture::open(std::string& error) {
+  LinkType link = LinkType::kLinuxSll2;
+  pcap_t* handle = open_handle(capture_, link, error);
+  if (handle == nullptr) return false;
+  adopt(handle, link);
+  return true;
+}
+
+pcap_t* LiveCapture::open_handle(const CaptureOptions& capture, LinkType& link,
+                                 std::string& error) {
   char errbuf[PCAP_ERRBUF_SIZE] = {};
-  pcap_t* handle = pcap_create(capture_.interface.c_str(), errbuf);
+  pcap_t* handle = pcap_create(capture.interface.c_str(), errbuf);
   if (handle == nullptr) {
     error = errbuf;
-    return false;
+    return nullptr;
   }
-  pcap_set_snaplen(handle, capture_.snaplen);
+  pcap_set_snaplen(handle, capture.snaplen);
   pcap_set_promisc(handle, 0);
-  pcap_set_timeout(handle, static_cast<int>(capture_.timeout.count()));
-  pcap_set_buffer_size(handle, capture_.buffer_size);
+  pcap_set_timeout(handle, static_cast<int>(capture.timeout.count()));
+  pcap_set_buffer_size(handle, capture.buffer_size);
   // No pcap_set_immediate_mode(): it would force TPACKET_V2 (pcap-linux.c).
   const int status = pcap_activate(handle);
   if (status < 0) {
     error = activate_error(handle, status);
     pcap_close(handle);
-    return false;
+    return nullptr;
   }
   if (status > 0) {
-    spdlog::debug("passive capture on {}: {}", capture_.interface, activate_error(handle, status));
+    spdlog::debug("passive capture on {}: {}", capture.interface, activate_error(handle, status));
   }
-  if (capture_.interface == "any" && pcap_set_datalink(handle, DLT_LINUX_SLL2) != 0) {
+  if (capture.interface == "any" && pcap_set_datalink(handle, DLT_LINUX_SLL2) != 0) {
     spdlog::debug("passive capture on any: SLL2 unavailable, using {}",
                   pcap_datalink_val_to_name(pcap_datalink(handle)));
   }
   const int dlt = pcap_datalink(handle);
-  const std::optional<LinkType> link = link_type_from_dlt(dlt);
-  if (!link) {
+  const std::optional<LinkType> found = link_type_from_dlt(dlt);
+  if (!found) {
     const char* name = pcap_datalink_val_to_name(dlt);
     error = std::string("unsupported link type ") + (name ? name : std::to_string(dlt));
     pcap_close(handle);
-    return false;
+    return nullptr;
   }
   std::optional<CaptureFilter> filter = CaptureFilter::compile(handle, error);
   if (!filter) {
     pcap_close(handle);
-    return false;
+    return nullptr;
   }
   if (pcap_setfilter(handle, filter->program()) != 0) {
     error = std::string("cannot set capture filter: ") + pcap_geterr(handle);
     pcap_close(handle);
-    return false;
+    return nullptr;
   }
+  link = *found;
+  return handle;
+}
+
+void LiveCapture::adopt(pcap_t* handle, LinkType link) {
   {
     const std::lock_guard lock(handle_mutex_);
     handle_ = handle;
   }
-  pipeline_->set_link_type(*link);
+  pipeline_->set_link_type(link);
   last_ps_drop_ = 0;
   last_ps_ifdrop_ = 0;
   refresh_local_addresses();
   spdlog::info("passive capture on {} ({}, snaplen {}, buffer {} MiB)", capture_.interface,
-               to_string(*link), capture_.snaplen, capture_.buffer_size >> 20);
-  return true;
+               to_string(link), capture_.snaplen, capture_.buffer_size >> 20);
 }
 
 void LiveCapture::close_handle() {
@@ -223,10 +315,11 @@ void LiveCapture::run(std::stop_token stop) {
   std::chrono::milliseconds backoff = capture_.retry_initial;
   const auto wait = [&](std::chrono::milliseconds duration) {
     std::unique_lock lock(handle_mutex_);
-    wake_.wait_for(lock, stop, duration, [] { return false; });
+    wake_.wait_for(lock, stop, duration, [this] { return has_pending_.load(); });
   };
 
   while (!stop.stop_requested()) {
+    apply_pending();
     if (handle_ == nullptr) {
       std::string error;
       if (!open(error)) {
@@ -247,10 +340,12 @@ void LiveCapture::run(std::stop_token stop) {
       if (stop.stop_requested()) break;  // the stop callback may have missed this handle
     }
     backoff = capture_.retry_initial;
+    // A reconfigure() that came while handle_ was still null could not breakloop it.
+    if (has_pending_.load()) continue;
 
     const int count =
         pcap_dispatch(handle_, -1, &LiveCapture::on_packet, reinterpret_cast<u_char*>(this));
-    if (count == PCAP_ERROR_BREAK) break;
+    if (count == PCAP_ERROR_BREAK) continue;  // stop() or reconfigure() woke the loop
     if (count < 0) {
       // The interface went down or was deleted (pcap-linux.c reports ENETDOWN/ENODEV here).
       const std::string error = pcap_geterr(handle_);
@@ -266,9 +361,11 @@ void LiveCapture::run(std::stop_token stop) {
     publish();
   }
   close_handle();
-  up_ = false;
-  pipeline_->set_capture_up(false);
-  publish();
+  {
+    const std::lock_guard lock(reconfigure_mutex_);
+    thread_running_ = false;
+  }
+  reconfigure_done_.notify_all();
 }
 
 }  // namespace connwatch::passive

@@ -7,6 +7,9 @@
 // capture cannot be opened or fails later (no CAP_NET_RAW, no such interface, interface deleted)
 // it logs one warning, sets connwatch_capture_up to 0, and retries with exponential backoff until
 // it works again; the agent keeps running.
+//
+// A config reload changes a running capture without losing its flows, peer table or counts:
+// reconfigure() for what needs no new handle, reopen() for what does (interface, buffer size).
 #pragma once
 
 #include <pcap/pcap.h>
@@ -17,11 +20,13 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <thread>
 
 #include "probes/passive/flow_tracker.h"
+#include "probes/passive/link_type.h"
 #include "probes/passive/packet_pipeline.h"
 #include "probes/passive/passive_metrics.h"
 #include "probes/passive/passive_snapshot.h"
@@ -49,8 +54,22 @@ class LiveCapture {
   // namespace captures there), then starts the capture thread, which keeps retrying if this
   // attempt failed. Returns whether capture is up now.
   bool start();
-  // Stops the thread (pcap_breakloop); returns within about one pcap timeout.
+  // Stops the thread (pcap_breakloop); returns within about one pcap timeout. Sets
+  // connwatch_capture_up to 0.
   void stop();
+
+  // Applies reloaded tracker options (ports, max_flows, flow_idle_timeout, max_peers) in place:
+  // same handle, same flows and peer table, no count reset (PacketPipeline::reconfigure). The
+  // capture thread applies them between two batches (woken with pcap_breakloop); returns once
+  // they are applied. Needs no privilege. Not concurrent with start/stop/reopen.
+  void reconfigure(const FlowTrackerOptions& tracker);
+
+  // Opens a handle for `capture` (another interface, buffer size or snaplen) on the calling
+  // thread and, only when that works, stops the capture thread, swaps the new handle in and
+  // starts the thread again, keeping the pipeline: flows, peer table and counts. When the handle
+  // cannot be opened (no CAP_NET_RAW once privileges are dropped, no such interface) returns
+  // false with `error` and the running capture is untouched. Also restarts a stopped capture.
+  bool reopen(const CaptureOptions& capture, std::string& error);
 
   bool up() const { return up_.load(std::memory_order_relaxed); }
   // Why capture is down ("" while up or before start()): for logs and diagnose's
@@ -61,7 +80,16 @@ class LiveCapture {
 
  private:
   bool open(std::string& error);
+  // pcap_create .. pcap_setfilter for `capture`; nullptr and `error` when a step fails.
+  static pcap_t* open_handle(const CaptureOptions& capture, LinkType& link, std::string& error);
+  // Makes an opened handle the capture's (the capture thread is not running or is the caller).
+  void adopt(pcap_t* handle, LinkType link);
   void close_handle();
+  void start_thread();
+  // Joins the capture thread and closes the handle; connwatch_capture_up is left as it is.
+  void halt();
+  // On the capture thread: applies what reconfigure() handed over.
+  void apply_pending();
   void run(std::stop_token stop);
   static void on_packet(u_char* user, const pcap_pkthdr* header, const u_char* data);
   void read_stats();
@@ -84,6 +112,13 @@ class LiveCapture {
   mutable std::mutex published_mutex_;
   PassiveSnapshot published_;
   std::string last_error_;
+
+  // reconfigure() hands options to the capture thread here.
+  std::mutex reconfigure_mutex_;
+  std::condition_variable reconfigure_done_;
+  std::optional<FlowTrackerOptions> pending_;  // guarded by reconfigure_mutex_
+  std::atomic<bool> has_pending_{false};
+  bool thread_running_ = false;  // guarded by reconfigure_mutex_: pending_ goes to the thread
 
   // Owned by the capture thread once it runs (start() uses it before creating the thread).
   std::unique_ptr<PacketPipeline> pipeline_;

@@ -65,17 +65,8 @@ void PacketPipeline::record(const Observation& observation) {
     }
     const PeerTable::Assignment assignment = peers_.record(reset.peer);
     if (assignment.promoted && assignment.slot) {
-      // The displaced peer's resets move to "other", so the per-peer counts keep summing to all
-      // resets and sum(connwatch_tcp_peer_resets_total) never goes down.
-      PeerResets& displaced = peer_counts_[*assignment.slot];
-      for (const ResetSender s : kResetSenders) {
-        const std::uint64_t moved = displaced.by_sender[index_of(s)];
-        peer_other_.by_sender[index_of(s)] += moved;
-        if (metrics_ && moved > 0) {
-          metrics_->peer_resets(std::nullopt, s).Increment(static_cast<double>(moved));
-        }
-      }
-      displaced = PeerResets{reset.peer.to_string(), {}};
+      retire_peer(*assignment.slot);
+      peer_counts_[*assignment.slot] = PeerResets{reset.peer.to_string(), {}};
       if (metrics_) metrics_->assign_peer(*assignment.slot, reset.peer);
     }
     PeerResets& peer = assignment.slot ? peer_counts_[*assignment.slot] : peer_other_;
@@ -91,6 +82,34 @@ void PacketPipeline::record(const Observation& observation) {
     ++counts_.closes[index_of(*observation.close)];
     if (series) series->closes[index_of(*observation.close)]->Increment();
   }
+}
+
+// The displaced peer's resets move to "other", so the per-peer counts keep summing to all resets
+// and sum(connwatch_tcp_peer_resets_total) never goes down.
+void PacketPipeline::retire_peer(std::size_t slot) {
+  PeerResets& displaced = peer_counts_[slot];
+  for (const ResetSender s : kResetSenders) {
+    const std::uint64_t moved = displaced.by_sender[index_of(s)];
+    peer_other_.by_sender[index_of(s)] += moved;
+    if (metrics_ && moved > 0) {
+      metrics_->peer_resets(std::nullopt, s).Increment(static_cast<double>(moved));
+    }
+  }
+  displaced = PeerResets{};
+}
+
+void PacketPipeline::reconfigure(const FlowTrackerOptions& options) {
+  tracker_.reconfigure(options);
+  if (metrics_ != nullptr) {
+    for (const std::uint16_t listed : options.ports) metrics_->port(PortLabel::port(listed));
+  }
+  if (options.max_peers == peer_counts_.size()) return;
+  for (std::size_t slot = options.max_peers; slot < peer_counts_.size(); ++slot) {
+    retire_peer(slot);
+  }
+  peers_.set_max_peers(options.max_peers);
+  peer_counts_.resize(options.max_peers);
+  if (metrics_ != nullptr) metrics_->set_max_peers(options.max_peers);
 }
 
 void PacketPipeline::add_drops(std::uint64_t kernel, std::uint64_t interface) {

@@ -32,6 +32,12 @@ class PacketPipeline {
   // replay.cpp); counted as passed and truncated, as live capture would have.
   void on_truncated_packet();
 
+  // Applies reloaded options in place (FlowTracker::reconfigure, PeerTable::set_max_peers): the
+  // flows, the peer table and every count stay, so no counter goes down across a reload. Peers
+  // whose slot goes away (a smaller max_peers) move their counts to "other", like a displaced
+  // peer. The series of newly listed ports are created at once, at zero.
+  void reconfigure(const FlowTrackerOptions& options);
+
   void expire(PacketTime now) { tracker_.expire(now); }
   // Cumulative pcap_stats deltas.
   void add_drops(std::uint64_t kernel, std::uint64_t interface);
@@ -44,6 +50,8 @@ class PacketPipeline {
 
  private:
   void record(const Observation& observation);
+  // The slot's peer loses its series: its counts so far move to "other".
+  void retire_peer(std::size_t slot);
 
   LinkType link_;
   FlowTracker tracker_;

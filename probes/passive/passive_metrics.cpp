@@ -112,6 +112,14 @@ void PassiveMetrics::assign_peer(std::size_t slot, const IpAddress& peer) {
   peer_slots_[slot] = series;
 }
 
+void PassiveMetrics::set_max_peers(std::size_t max_peers) {
+  for (std::size_t slot = max_peers; slot < peer_slots_.size(); ++slot) {
+    if (!peer_slots_[slot]) continue;
+    for (prometheus::Counter* series : *peer_slots_[slot]) peer_resets_family_.Remove(series);
+  }
+  peer_slots_.resize(max_peers);
+}
+
 prometheus::Counter& PassiveMetrics::peer_resets(std::optional<std::size_t> slot,
                                                  ResetSender sender) {
   if (slot && *slot < peer_slots_.size() && peer_slots_[*slot]) {

@@ -56,6 +56,9 @@ class PassiveMetrics {
 
   // A peer takes a PeerTable slot: the slot's old series are removed, the peer's added.
   void assign_peer(std::size_t slot, const IpAddress& peer);
+  // Resizes the peer slots (capture.max_peers on a reload): slots from max_peers on lose their
+  // series. The caller moves their counts to "other" first (see PacketPipeline::reconfigure).
+  void set_max_peers(std::size_t max_peers);
   // The counter a reset from `sender` counts in: the slot's peer, or "other".
   prometheus::Counter& peer_resets(std::optional<std::size_t> slot, ResetSender sender);
 

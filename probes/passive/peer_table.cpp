@@ -1,6 +1,9 @@
 #include "probes/passive/peer_table.h"
 
 #include <algorithm>
+#include <cstddef>
+#include <utility>
+#include <vector>
 
 namespace connwatch::passive {
 namespace {
@@ -15,6 +18,23 @@ constexpr std::size_t kMinCandidates = 64;
 PeerTable::PeerTable(std::size_t max_peers)
     : capacity_(std::max(kMinCandidates, max_peers * kCandidatesPerSlot)), slots_(max_peers) {
   candidates_.reserve(capacity_);
+}
+
+void PeerTable::set_max_peers(std::size_t max_peers) {
+  for (std::size_t i = max_peers; i < slots_.size(); ++i) {
+    if (slots_[i]) candidates_.at(*slots_[i]).slot.reset();
+  }
+  slots_.resize(max_peers);
+  capacity_ = std::max(kMinCandidates, max_peers * kCandidatesPerSlot);
+  if (candidates_.size() <= capacity_) return;
+  std::vector<std::pair<std::uint64_t, IpAddress>> unslotted;
+  for (const auto& [peer, candidate] : candidates_) {
+    if (!candidate.slot) unslotted.emplace_back(candidate.count, peer);
+  }
+  const std::size_t excess = std::min(unslotted.size(), candidates_.size() - capacity_);
+  std::nth_element(unslotted.begin(), unslotted.begin() + static_cast<std::ptrdiff_t>(excess),
+                   unslotted.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (std::size_t i = 0; i < excess; ++i) candidates_.erase(unslotted[i].second);
 }
 
 std::uint64_t PeerTable::estimated_resets(const IpAddress& peer) const {

@@ -31,6 +31,12 @@ class PeerTable {
 
   Assignment record(const IpAddress& peer);
 
+  // Changes the number of slots in place (capture.max_peers on a config reload); the counts stay.
+  // Growing adds free slots. Shrinking takes slots max_peers.. from their holders, who count in
+  // "other" from now on like a displaced peer, and trims the candidates to the new capacity
+  // (the smallest unslotted go first, as record() would have dropped them).
+  void set_max_peers(std::size_t max_peers);
+
   std::size_t max_peers() const { return slots_.size(); }
   // The peer holding each slot (nullopt = free), in slot order.
   const std::vector<std::optional<IpAddress>>& slots() const { return slots_; }

@@ -80,14 +80,22 @@ def sample(samples, name, **labels):
 class AgentProcess:
     """The real agent on a free loopback port, with a config written to a temp dir."""
 
-    def __init__(self, config_text=None, args=(), port=None, netns=None, env=None):
+    def __init__(self, config_text=None, args=(), port=None, netns=None, env=None, agent=AGENT,
+                 run_as=None):
+        """agent: another copy of the binary (e.g. one with file capabilities). run_as: (user,
+        group) to start it as, through setpriv; the config dir and file are then readable by all."""
         self.dir = tempfile.mkdtemp(prefix="connwatch-test-")
         self.config_path = os.path.join(self.dir, "agent.toml")
         self.port = port or free_port()
         self.write_config(config_text if config_text is not None else "")
         self.log_path = os.path.join(self.dir, "agent.log")
         self.netns = netns
-        command = [AGENT, "--config", self.config_path, "--listen", f"127.0.0.1:{self.port}", *args]
+        command = [agent, "--config", self.config_path, "--listen", f"127.0.0.1:{self.port}", *args]
+        if run_as:
+            os.chmod(self.dir, 0o755)
+            os.chmod(self.config_path, 0o644)
+            command = ["setpriv", f"--reuid={run_as[0]}", f"--regid={run_as[1]}", "--clear-groups",
+                       "--", *command]
         if netns:
             command = ["ip", "netns", "exec", netns, *command]
         self.log = open(self.log_path, "w")
