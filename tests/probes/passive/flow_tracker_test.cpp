@@ -285,19 +285,23 @@ TEST(FlowTracker, StartsANewConnectionWhenASynReusesAClosedTuple) {
   EXPECT_EQ(o.reset->phase, ResetPhase::kEstablished);  // not "closing": a new connection
 }
 
-TEST(FlowTracker, DropsTheSameSegmentSeenTwiceWithinTenMilliseconds) {
+TEST(FlowTracker, DropsTheSameSegmentSeenTwiceWithinTheDuplicateWindow) {
   FlowTracker tracker({});
   const TcpSegment fin =
       segment(kClient, kClientPort, kServer, kServerPort, kFin | kAck, 7, 8, 64, 99);
   const PacketTime t(1700000000s);
   EXPECT_FALSE(tracker.observe(fin, t).duplicate);
   EXPECT_TRUE(tracker.observe(fin, t + 40us).duplicate);  // the same packet on a second interface
-  EXPECT_TRUE(tracker.observe(fin, t + 9ms).duplicate);
+  EXPECT_TRUE(tracker.observe(fin, t + 49ms).duplicate);
   EXPECT_EQ(tracker.duplicates(), 2u);
   EXPECT_FALSE(tracker.observe(fin, t + 250ms).duplicate);  // a retransmission is not a copy
-  TcpSegment other_id = fin;
-  other_id.ip_id = 100;
-  EXPECT_FALSE(tracker.observe(other_id, t + 251ms).duplicate);
+  TcpSegment other_window = fin;
+  other_window.window = 501;  // what NAT keeps differs: another segment
+  EXPECT_FALSE(tracker.observe(other_window, t + 251ms).duplicate);
+  TcpSegment forwarded = fin;  // one hop later: TTL and IP-ID are not part of the key
+  forwarded.ttl = 63;
+  forwarded.ip_id = 7;
+  EXPECT_TRUE(tracker.observe(forwarded, t + 252ms).duplicate);
 }
 
 TEST(FlowTracker, CountsAResetOnceWhenItIsCapturedOnTwoInterfaces) {
@@ -407,19 +411,20 @@ TEST(FlowTracker, LabelsWellKnownAndListedServerPortsAndNeverEphemeralOnes) {
   FlowTrackerOptions options;
   options.ports = {8080};
   FlowTracker tracker(options);
+  // Every connection picks its own initial sequence numbers (RFC 9293 §3.4.1).
   Connection web(tracker, 50000, 443);
-  web.from_client(kSyn, 1);
-  EXPECT_EQ(web.from_server(kSyn | kAck, 2, 2).port.to_string(), "443");
+  web.from_client(kSyn, 101);
+  EXPECT_EQ(web.from_server(kSyn | kAck, 201, 102).port.to_string(), "443");
   Connection listed(tracker, 50001, 8080);
-  listed.from_client(kSyn, 1);
-  EXPECT_EQ(listed.from_server(kSyn | kAck, 2, 2).port.to_string(), "8080");
+  listed.from_client(kSyn, 301);
+  EXPECT_EQ(listed.from_server(kSyn | kAck, 401, 302).port.to_string(), "8080");
   Connection unlisted(tracker, 50002, 9090);
-  unlisted.from_client(kSyn, 1);
-  EXPECT_TRUE(unlisted.from_server(kSyn | kAck, 2, 2).port.is_other());
+  unlisted.from_client(kSyn, 501);
+  EXPECT_TRUE(unlisted.from_server(kSyn | kAck, 601, 502).port.is_other());
   // A client that connects from a low port to a high one: the label is still the server port.
   Connection odd(tracker, 700, 40000);
-  odd.from_client(kSyn, 1);
-  EXPECT_TRUE(odd.from_server(kSyn | kAck, 2, 2).port.is_other());
+  odd.from_client(kSyn, 701);
+  EXPECT_TRUE(odd.from_server(kSyn | kAck, 801, 702).port.is_other());
 }
 
 TEST(FlowTracker, NamesThePeerFromTheDirectionOrTheLocalAddresses) {
