@@ -8,7 +8,9 @@
 // fields are hashed to 64 bits: the low bits pick a slot of a direct-mapped table, the high 32
 // bits are the tag. A slot also says which 4-tuple view (its hash) and which tracked flow the
 // first copy went to, so the tracker can tell a bridge copy (same view) from a NAT copy (another
-// view of the same connection) and link the two views.
+// view of the same connection) and link the two views. The copies' TTLs may differ by the
+// routing hops between the two capture points inside this host (kMaxHostHops), no more: a RST
+// with the same numbers but a far-off TTL is another sender's (an injector racing the peer).
 //
 // Memory: kSlots * 24 bytes = 384 KiB. Two different segments that share a slot within the
 // window push each other out (a later copy is then not recognised): with 2^14 slots that needs
@@ -32,6 +34,8 @@ class DuplicateFilter {
   // window would only be ignored, never miscounted. 50 ms is well clear of both.
   static constexpr PacketTime kWindow = std::chrono::milliseconds(50);
   static constexpr std::size_t kSlots = std::size_t{1} << 14;
+  // Namespaces a packet can be routed through on one host (pod, node, a VPN or overlay hop).
+  static constexpr int kMaxHostHops = 8;
 
   struct Seen {
     std::uint32_t tag = 0;            // high half of the fingerprint; 0 = empty
@@ -40,6 +44,7 @@ class DuplicateFilter {
     std::uint32_t flow_position = 0;  // the tracked flow it was applied to (FlowTable handle)
     std::uint32_t flow_hash = 0;
     std::uint8_t flow_side = 0;  // the sender, as a FlowSide of that flow
+    std::uint8_t ttl = 0;        // the first copy's TTL / hop limit
   };
 
   DuplicateFilter() : slots_(kSlots) {}
@@ -56,9 +61,12 @@ class DuplicateFilter {
   }
 
   // The earlier copy of this segment inside the window, or nullptr.
-  const Seen* find(std::uint64_t fingerprint, PacketTime now) const {
+  const Seen* find(std::uint64_t fingerprint, PacketTime now, std::uint8_t ttl) const {
     const Seen& slot = slots_[fingerprint & (kSlots - 1)];
     if (slot.tag != tag_of(fingerprint)) return nullptr;
+    if (slot.ttl > ttl ? slot.ttl - ttl > kMaxHostHops : ttl - slot.ttl > kMaxHostHops) {
+      return nullptr;
+    }
     const auto age =
         static_cast<std::int32_t>(static_cast<std::uint32_t>(now.count()) - slot.time_low);
     const auto window = static_cast<std::int32_t>(kWindow.count());

@@ -87,7 +87,7 @@ Observation FlowTracker::observe(const TcpSegment& segment, PacketTime now,
   Observation out;
   expire(now);
   const std::uint64_t fingerprint = DuplicateFilter::fingerprint(segment);
-  const DuplicateFilter::Seen* first = duplicates_filter_.find(fingerprint, now);
+  const DuplicateFilter::Seen* first = duplicates_filter_.find(fingerprint, now, segment.ttl);
   if (first != nullptr && first->view_hash != prepared.hash) {
     // Another 4-tuple with the same segment: the connection seen through NAT, unless the two
     // share no end (then two connections happen to repeat each other's numbers).
@@ -120,7 +120,8 @@ Observation FlowTracker::observe(const TcpSegment& segment, PacketTime now,
                               {.view_hash = prepared.hash,
                                .flow_position = position,
                                .flow_hash = table_.hash_at(position),
-                               .flow_side = static_cast<std::uint8_t>(side)});
+                               .flow_side = static_cast<std::uint8_t>(side),
+                               .ttl = segment.ttl});
 
   if ((segment.flags & kControlFlags) == 0) {
     // Not a control segment (the capture filter never passes one): only the TTL baseline.
