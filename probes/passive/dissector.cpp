@@ -55,8 +55,6 @@ constexpr std::uint16_t kPacketBroadcast = 1;
 constexpr std::uint16_t kPacketMulticast = 2;
 constexpr std::uint16_t kPacketOutgoing = 4;
 
-constexpr std::uint16_t kArphrdNetlink = 824;
-
 // Reads only after the caller checked `offset + N <= bytes.size()`.
 std::uint16_t be16(std::span<const std::uint8_t> bytes, std::size_t offset) {
   return static_cast<std::uint16_t>(bytes[offset] << 8 | bytes[offset + 1]);
@@ -136,10 +134,12 @@ class Dissector {
     return ethertype(be16(bytes_, 12), kEthernetHeader);
   }
 
+  // The protocol field alone decides, as in the capture filter (which cannot read the hatype on
+  // a live cooked socket): nlmon captures (ARPHRD_NETLINK) carry a netlink family (< 32) there,
+  // never an IP EtherType.
   DissectOutcome sll() {
     if (!has(bytes_, 0, kSllHeader)) return outcome(DissectOutcome::kTruncated);
     segment_.direction = direction_from_pkttype(be16(bytes_, 0));
-    if (be16(bytes_, 2) == kArphrdNetlink) return outcome(DissectOutcome::kNotTcp);
     return ethertype(be16(bytes_, 14), kSllHeader);
   }
 
@@ -147,7 +147,6 @@ class Dissector {
     if (!has(bytes_, 0, kSll2Header)) return outcome(DissectOutcome::kTruncated);
     segment_.ifindex = be32(bytes_, 4);
     segment_.direction = direction_from_pkttype(bytes_[10]);
-    if (be16(bytes_, 8) == kArphrdNetlink) return outcome(DissectOutcome::kNotTcp);
     return ethertype(be16(bytes_, 0), kSll2Header);
   }
 

@@ -2,6 +2,7 @@
 
 #include <ifaddrs.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
@@ -20,6 +21,8 @@ namespace {
 PacketTime packet_time(const timeval& ts) {
   return std::chrono::seconds(ts.tv_sec) + std::chrono::microseconds(ts.tv_usec);
 }
+
+constexpr int kNflogSnaplen = 65535;
 
 PacketTime wall_clock() {
   return std::chrono::duration_cast<PacketTime>(
@@ -87,7 +90,12 @@ bool LiveCapture::open(std::string& error) {
     error = errbuf;
     return false;
   }
-  pcap_set_snaplen(handle, capture_.snaplen);
+  // "nflog:GROUP" (pcap-netfilter-linux.c) receives into a buffer of snaplen + 128 bytes, and the
+  // kernel batches several NFLOG messages into one netlink datagram: a small snaplen truncates
+  // the batch and loses every message after the first. The NFLOG rule, not snaplen, bounds what
+  // is copied (--nflog-size).
+  const bool nflog = capture_.interface.starts_with("nflog");
+  pcap_set_snaplen(handle, nflog ? std::max(capture_.snaplen, kNflogSnaplen) : capture_.snaplen);
   pcap_set_promisc(handle, 0);
   pcap_set_timeout(handle, static_cast<int>(capture_.timeout.count()));
   pcap_set_buffer_size(handle, capture_.buffer_size);
@@ -105,6 +113,7 @@ bool LiveCapture::open(std::string& error) {
     spdlog::debug("passive capture on any: SLL2 unavailable, using {}",
                   pcap_datalink_val_to_name(pcap_datalink(handle)));
   }
+  poll_first_ = nflog;
   const int dlt = pcap_datalink(handle);
   const std::optional<LinkType> link = link_type_from_dlt(dlt);
   if (!link) {
@@ -132,7 +141,7 @@ bool LiveCapture::open(std::string& error) {
   last_ps_ifdrop_ = 0;
   refresh_local_addresses();
   spdlog::info("passive capture on {} ({}, snaplen {}, buffer {} MiB)", capture_.interface,
-               to_string(*link), capture_.snaplen, capture_.buffer_size >> 20);
+               to_string(*link), pcap_snapshot(handle), capture_.buffer_size >> 20);
   return true;
 }
 
@@ -248,8 +257,11 @@ void LiveCapture::run(std::stop_token stop) {
     }
     backoff = capture_.retry_initial;
 
-    const int count =
-        pcap_dispatch(handle_, -1, &LiveCapture::on_packet, reinterpret_cast<u_char*>(this));
+    int count = 0;
+    pollfd ready{pcap_get_selectable_fd(handle_), POLLIN, 0};
+    if (!poll_first_ || ::poll(&ready, 1, static_cast<int>(capture_.timeout.count())) > 0) {
+      count = pcap_dispatch(handle_, -1, &LiveCapture::on_packet, reinterpret_cast<u_char*>(this));
+    }
     if (count == PCAP_ERROR_BREAK) break;
     if (count < 0) {
       // The interface went down or was deleted (pcap-linux.c reports ENETDOWN/ENODEV here).
