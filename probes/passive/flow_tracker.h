@@ -94,6 +94,7 @@ class FlowTracker {
   // Memory per tracked flow: two 8-byte index slots, the LRU link, the entry (key + state).
   static constexpr std::size_t kBytesPerFlow =
       2 * sizeof(std::uint64_t) + 24 + sizeof(Table::Entry);
+  static_assert(sizeof(Table::Entry) <= 64, "a flow's entry fits one cache line");
   // Closed and reset flows linger as long as Linux keeps TIME_WAIT (TCP_TIMEWAIT_LEN = 60 s), to
   // absorb retransmitted FINs and RSTs and to see what follows an injected RST, unless
   // flow_idle_timeout is shorter.
