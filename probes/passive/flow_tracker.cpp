@@ -74,7 +74,9 @@ FlowTracker::Prepared FlowTracker::prepare(const TcpSegment& segment) const {
   Prepared prepared;
   std::tie(prepared.key, prepared.side) = FlowKey::of(segment);
   prepared.hash = prepared.key.hash();
+  prepared.fingerprint = DuplicateFilter::fingerprint(segment);
   table_.prefetch_slot(prepared.hash);
+  duplicates_filter_.prefetch(prepared.fingerprint);
   return prepared;
 }
 
@@ -86,7 +88,7 @@ Observation FlowTracker::observe(const TcpSegment& segment, PacketTime now,
                                  const Prepared& prepared) {
   Observation out;
   expire(now);
-  const std::uint64_t fingerprint = DuplicateFilter::fingerprint(segment);
+  const std::uint64_t fingerprint = prepared.fingerprint;
   const DuplicateFilter::Seen* first = duplicates_filter_.find(fingerprint, now, segment.ttl);
   if (first != nullptr && first->view_hash != prepared.hash) {
     // Another 4-tuple with the same segment: the connection seen through NAT, unless the two

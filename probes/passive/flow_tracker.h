@@ -111,11 +111,13 @@ class FlowTracker {
 
   // The same, in three steps for a batch of segments, so memory latency overlaps (see
   // PacketPipeline): prepare() every segment (prefetches its index slot), prefetch() every
-  // prepared one (prefetches its flow), then observe() each in capture order.
+  // prepared one (prefetches its flow), then observe() each in capture order. prepare() also
+  // prefetches the segment's duplicate-filter slot.
   struct Prepared {
     FlowKey key;
     FlowSide side = FlowSide::kA;
     std::uint32_t hash = 0;
+    std::uint64_t fingerprint = 0;  // DuplicateFilter::fingerprint()
   };
   Prepared prepare(const TcpSegment& segment) const;
   void prefetch(const Prepared& prepared) const { table_.prefetch_entry(prepared.hash); }
