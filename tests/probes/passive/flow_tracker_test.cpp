@@ -467,9 +467,7 @@ TEST(FlowTracker, TracksIpv6ConnectionsLikeIpv4Ones) {
 
 // FLOWS.md states the figure; the issue asks for it in the note. A power-of-two max_flows gives
 // exactly two index slots per flow.
-TEST(FlowTracker, CostsOneHundredBytesPerFlow) {
-  EXPECT_EQ(FlowTracker::kBytesPerFlow, 100u);
-}
+TEST(FlowTracker, CostsOneHundredBytesPerFlow) { EXPECT_EQ(FlowTracker::kBytesPerFlow, 100u); }
 
 TEST(FlowTracker, KeepsAQuietEstablishedFlowPastTheIdleTimeoutUntilEstablishedTimeout) {
   FlowTrackerOptions options;
