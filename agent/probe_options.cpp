@@ -18,6 +18,8 @@ passive::FlowTrackerOptions tracker_options(const config::CaptureSettings& captu
   options.max_flows = capture.max_flows;
   options.flow_idle_timeout =
       std::chrono::duration_cast<std::chrono::seconds>(capture.flow_idle_timeout);
+  options.established_timeout =
+      std::chrono::duration_cast<std::chrono::seconds>(capture.established_timeout);
   options.ports = capture.ports;
   options.max_peers = static_cast<std::size_t>(capture.max_peers);
   return options;

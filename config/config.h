@@ -53,8 +53,9 @@ struct CaptureSettings {
   int snaplen = 128;  // SLL2 + IPv4/6 + TCP with options
   std::uint64_t buffer_size = 32ULL << 20;
   std::uint32_t max_flows = 262144;
-  Duration flow_idle_timeout = 5min;
-  std::vector<std::uint16_t> ports;  // service ports to label; others become "other"
+  Duration flow_idle_timeout = 5min;  // opening flows (a SYN without answer)
+  Duration established_timeout = 2h;  // established and half-closed flows (SPEC §3)
+  std::vector<std::uint16_t> ports;   // service ports to label; others become "other"
   int max_peers = 20;
 
   bool operator==(const CaptureSettings&) const = default;

@@ -367,6 +367,22 @@ void read_web(TableReader& r, WebSettings& web) {
   }
 }
 
+// An established flow kept for less time than an opening one would be forgotten while quiet,
+// which is what established_timeout exists to prevent (SPEC §3).
+void check_capture(TableReader& r, const CaptureSettings& capture) {
+  if (capture.established_timeout >= capture.flow_idle_timeout) return;
+  const bool set_here = r.table().contains("established_timeout");
+  const std::string_view key = set_here ? "established_timeout" : "flow_idle_timeout";
+  const std::string what = fmt::format(
+      "established_timeout ({}) must not be below flow_idle_timeout ({})",
+      format_duration(capture.established_timeout), format_duration(capture.flow_idle_timeout));
+  if (const toml::node* node = r.table().get(key)) {
+    r.error(*node, key, what);
+  } else {
+    r.diagnostics().error(r.table().source(), r.dotted(key), what);
+  }
+}
+
 void read_capture(TableReader& r, CaptureSettings& capture) {
   r.read("enabled", capture.enabled);
   r.read("interface", capture.interface);
@@ -375,6 +391,8 @@ void read_capture(TableReader& r, CaptureSettings& capture) {
   r.read_size("buffer_size", capture.buffer_size, 1ULL << 20, 1ULL << 30);
   r.read("max_flows", capture.max_flows, 1, 1 << 24);
   r.read_duration("flow_idle_timeout", capture.flow_idle_timeout, 1s);
+  r.read_duration("established_timeout", capture.established_timeout, 1s);
+  check_capture(r, capture);
   r.read_int_array("ports", capture.ports, 1, 65535, true);
   r.read("max_peers", capture.max_peers, 0, 10000);
 }

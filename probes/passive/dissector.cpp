@@ -12,8 +12,6 @@ constexpr std::uint16_t kEtherTypeIpv6 = 0x86DD;
 constexpr std::uint16_t kEtherTypeVlan = 0x8100;        // 802.1Q
 constexpr std::uint16_t kEtherTypeQinq = 0x88A8;        // 802.1ad service tag
 constexpr std::uint16_t kEtherTypeQinqLegacy = 0x9100;  // pre-standard QinQ
-// libpcap's generated VLAN filters handle two tags; more than this is not a host's traffic.
-constexpr int kMaxVlanTags = 4;
 
 constexpr std::size_t kEthernetHeader = 14;
 constexpr std::size_t kSllHeader = 16;   // pcap/sll.h SLL_HDR_LEN
@@ -23,11 +21,15 @@ constexpr std::size_t kVlanTag = 4;
 constexpr std::size_t kIpv4MinHeader = 20;
 constexpr std::size_t kIpv6Header = 40;
 constexpr std::size_t kTcpMinHeader = 20;
-// Ports, seq, ack, data offset and flags: bytes 0..13 of the TCP header. Options and the window
-// are not needed, so a snaplen that cuts into them still yields a segment.
+// Ports, seq, ack, data offset and flags: bytes 0..13 of the TCP header. The window (14..15) is
+// read when captured (de-duplication uses it), so a snaplen that cuts into it still yields a
+// segment.
 constexpr std::size_t kTcpNeeded = 14;
-// Six extension headers is already more than any real stack sends before TCP (RFC 8200 §4.1).
-constexpr int kMaxIpv6ExtensionHeaders = 8;
+constexpr std::size_t kTcpWithWindow = 16;
+constexpr std::size_t kNflogHeader = 4;  // family, version, resource id
+constexpr std::size_t kNflogTlvHeader = 4;
+constexpr std::uint16_t kNflogPayload = 9;        // NFULA_PAYLOAD (linux/netfilter/nfnetlink_log.h)
+constexpr std::uint16_t kNflogTypeMask = 0x3FFF;  // without NLA_F_NESTED / NLA_F_NET_BYTEORDER
 
 constexpr std::uint8_t kProtoTcp = 6;
 constexpr std::uint8_t kIpv6HopByHop = 0;
@@ -53,8 +55,6 @@ constexpr std::uint16_t kPacketBroadcast = 1;
 constexpr std::uint16_t kPacketMulticast = 2;
 constexpr std::uint16_t kPacketOutgoing = 4;
 
-constexpr std::uint16_t kArphrdNetlink = 824;
-
 // Reads only after the caller checked `offset + N <= bytes.size()`.
 std::uint16_t be16(std::span<const std::uint8_t> bytes, std::size_t offset) {
   return static_cast<std::uint16_t>(bytes[offset] << 8 | bytes[offset + 1]);
@@ -65,6 +65,10 @@ std::uint32_t be32(std::span<const std::uint8_t> bytes, std::size_t offset) {
          static_cast<std::uint32_t>(bytes[offset + 1]) << 16 |
          static_cast<std::uint32_t>(bytes[offset + 2]) << 8 |
          static_cast<std::uint32_t>(bytes[offset + 3]);
+}
+
+std::uint16_t le16(std::span<const std::uint8_t> bytes, std::size_t offset) {
+  return static_cast<std::uint16_t>(bytes[offset + 1] << 8 | bytes[offset]);
 }
 
 std::uint32_t le32(std::span<const std::uint8_t> bytes, std::size_t offset) {
@@ -116,6 +120,8 @@ class Dissector {
         return ipv4(0);
       case LinkType::kIpv6:
         return ipv6(0);
+      case LinkType::kNflog:
+        return nflog();
     }
     return DissectOutcome::kNotTcp;
   }
@@ -128,10 +134,12 @@ class Dissector {
     return ethertype(be16(bytes_, 12), kEthernetHeader);
   }
 
+  // The protocol field alone decides, as in the capture filter (which cannot read the hatype on
+  // a live cooked socket): nlmon captures (ARPHRD_NETLINK) carry a netlink family (< 32) there,
+  // never an IP EtherType.
   DissectOutcome sll() {
     if (!has(bytes_, 0, kSllHeader)) return outcome(DissectOutcome::kTruncated);
     segment_.direction = direction_from_pkttype(be16(bytes_, 0));
-    if (be16(bytes_, 2) == kArphrdNetlink) return outcome(DissectOutcome::kNotTcp);
     return ethertype(be16(bytes_, 14), kSllHeader);
   }
 
@@ -139,7 +147,6 @@ class Dissector {
     if (!has(bytes_, 0, kSll2Header)) return outcome(DissectOutcome::kTruncated);
     segment_.ifindex = be32(bytes_, 4);
     segment_.direction = direction_from_pkttype(bytes_[10]);
-    if (be16(bytes_, 8) == kArphrdNetlink) return outcome(DissectOutcome::kNotTcp);
     return ethertype(be16(bytes_, 0), kSll2Header);
   }
 
@@ -160,6 +167,32 @@ class Dissector {
       default:
         return outcome(DissectOutcome::kNotTcp);
     }
+  }
+
+  // LINKTYPE_NFLOG: TLV lengths and types are in the capturing host's byte order, which libpcap
+  // converts to the reader's; little-endian here. Each TLV is padded to 4 bytes.
+  DissectOutcome nflog() {
+    if (!has(bytes_, 0, kNflogHeader)) return outcome(DissectOutcome::kTruncated);
+    const std::uint8_t family = bytes_[0];
+    std::size_t cursor = kNflogHeader;
+    for (int tlvs = 0; tlvs < kMaxNflogTlvs; ++tlvs) {
+      if (!has(bytes_, cursor, kNflogTlvHeader)) return outcome(DissectOutcome::kTruncated);
+      const std::size_t length = le16(bytes_, cursor);
+      if (length < kNflogTlvHeader) return outcome(DissectOutcome::kMalformed);
+      if ((le16(bytes_, cursor + 2) & kNflogTypeMask) == kNflogPayload) {
+        const std::size_t start = cursor + kNflogTlvHeader;
+        switch (family) {
+          case kAfInet:
+            return ipv4(start);
+          case kAfInet6Linux:
+            return ipv6(start);
+          default:
+            return outcome(DissectOutcome::kNotTcp);
+        }
+      }
+      cursor += (length + 3) & ~std::size_t{3};
+    }
+    return outcome(DissectOutcome::kNotTcp);
   }
 
   DissectOutcome ethertype(std::uint16_t type, std::size_t offset) {
@@ -236,7 +269,11 @@ class Dissector {
     const bool bounded = payload_length != 0;
     const std::size_t end = offset + kIpv6Header + payload_length;
     std::size_t cursor = offset + kIpv6Header;
+    // headers = extension headers walked so far; the last pass only accepts TCP.
     for (int headers = 0; headers <= kMaxIpv6ExtensionHeaders; ++headers) {
+      if (headers == kMaxIpv6ExtensionHeaders && next != kProtoTcp) {
+        return outcome(DissectOutcome::kNotTcp);
+      }
       switch (next) {
         case kProtoTcp: {
           std::optional<std::size_t> ip_payload;
@@ -290,6 +327,7 @@ class Dissector {
     segment_.seq = be32(bytes_, offset + 4);
     segment_.ack = be32(bytes_, offset + 8);
     segment_.flags = bytes_[offset + 13];
+    segment_.window = has(bytes_, offset, kTcpWithWindow) ? be16(bytes_, offset + 14) : 0;
     if (ip_payload) {
       segment_.payload_length = static_cast<std::uint32_t>(*ip_payload - data_offset);
     } else {

@@ -14,6 +14,17 @@
 
 namespace connwatch::passive {
 
+// The bounds of what the dissector walks, shared with the capture filter (capture_filter.cpp),
+// which must pass exactly what the dissector understands.
+// VLAN tags before the EtherType: QinQ is two, carrier QinQinQ three; four leaves one spare.
+inline constexpr int kMaxVlanTags = 4;
+// IPv6 extension headers before TCP (RFC 8200 §4: a real stack sends at most hop-by-hop,
+// destination options, routing, fragment, AH, destination options = 6).
+inline constexpr int kMaxIpv6ExtensionHeaders = 8;
+// NFLOG TLVs up to and including the payload one: the kernel (net/netfilter/nfnetlink_log.c,
+// __build_packet_message) puts about fifteen attributes before NFULA_PAYLOAD when all are on.
+inline constexpr int kMaxNflogTlvs = 20;
+
 enum class DissectOutcome : std::uint8_t {
   kSegment,    // a TCP header up to and including the flags byte was read
   kNotTcp,     // well formed, but not a TCP segment with a header (other protocol, ARP,

@@ -2,17 +2,21 @@
 //
 // Laid out for a packet path that is one cache miss per packet: an open-addressing index (linear
 // probing, backward-shift deletion) whose slots carry a 32-bit hash tag next to the entry
-// position, so probing never touches entries; the LRU links in their own small array (8 bytes a
-// flow: L3-resident at 262144 flows) rather than in the entries, so moving a flow to the front
+// position, so probing never touches entries; the LRU links in their own array (prev, next, hash
+// and last-seen time: 24 bytes a flow) rather than in the entries, so moving a flow to the front
 // does not pull its list neighbours' entries in; and the entries themselves. Memory is fixed by
-// max_flows: index 16 B + links 8 B + entry per flow.
+// max_flows: per flow, 2 index slots of 8 bytes (the index is at least twice the table) + 24
+// bytes of links + sizeof(Entry) (FlowTracker::kBytesPerFlow adds them up for its state).
 //
-// Entries sit on one of two LRU lists: open flows, and closed flows that linger only to absorb
-// retransmissions. When the table is full the least recently seen closed flow goes first, then
-// the least recently seen open one; both count as evictions. Idle flows expire by packet time.
+// Entries sit on one of three LRU lists, each with its own idle timeout (FlowTracker picks the
+// list from the flow's state, see FLOWS.md): opening flows, long-lived (established) flows, and
+// closed flows that linger only to absorb retransmissions. When the table is full the least
+// recently seen closed flow goes first, then the least recently seen of the other two; both
+// count as evictions. Idle flows expire by packet time.
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -24,14 +28,21 @@
 
 namespace connwatch::passive {
 
+// The LRU list a flow is on, which decides its idle timeout.
+enum class FlowList : std::uint8_t { kOpening, kLongLived, kClosed };
+inline constexpr std::size_t kFlowLists = 3;
+
 template <typename State>
 class FlowTable {
  public:
   struct Entry {
     FlowKey key;
-    bool closed = false;
+    FlowList list = FlowList::kOpening;
+    bool live = false;  // false while on the free list
     State state{};
   };
+  // Idle timeouts per list, indexed by FlowList.
+  using Timeouts = std::array<PacketTime, kFlowLists>;
 
   explicit FlowTable(std::size_t max_flows)
       : max_flows_(std::clamp<std::size_t>(max_flows, 1, kMaxFlows)),
@@ -83,9 +94,11 @@ class FlowTable {
       position = free_;
       free_ = links_[position].next;
       entries_[position] = Entry{};
+      entries_[position].live = true;
     } else {
       position = static_cast<std::uint32_t>(entries_.size());
       entries_.emplace_back();
+      entries_.back().live = true;
       links_.emplace_back();
     }
     Entry& entry = entries_[position];
@@ -98,15 +111,36 @@ class FlowTable {
     return entry;
   }
 
-  // Moves a flow to the closed list, where it lingers for `closed_linger` instead of the idle
-  // timeout; reopen() moves it back (a new connection on the same 4-tuple).
-  void close(Entry& entry) { move_to(entry, true); }
-  void reopen(Entry& entry) { move_to(entry, false); }
+  // Moves a flow to another list (its front: the flow was just seen).
+  void move_to(Entry& entry, FlowList list) {
+    if (entry.list == list) return;
+    const std::uint32_t position = position_of_entry(entry);
+    unlink(position, list_of(position));
+    entry.list = list;
+    link_front(position);
+  }
+  void close(Entry& entry) { move_to(entry, FlowList::kClosed); }
+  // Marks a flow as just seen without a lookup (a flow reached through another one).
+  void touch(Entry& entry, PacketTime now) { touch(position_of_entry(entry), now); }
 
-  // Drops open flows idle for `open_idle` and closed flows idle for `closed_linger`.
-  void expire(PacketTime now, PacketTime open_idle, PacketTime closed_linger) {
-    expire_list(open_, now, open_idle);
-    expire_list(closed_, now, closed_linger);
+  // Drops the flows of each list idle for that list's timeout.
+  void expire(PacketTime now, const Timeouts& timeouts) {
+    for (std::size_t list = 0; list < kFlowLists; ++list) {
+      expire_list(lists_[list], now, timeouts[list]);
+    }
+  }
+
+  // Stable handles for cross-references between flows (FlowTracker's NAT aliases): an entry's
+  // position and hash, and back. at() is nullptr once that entry was removed or reused by
+  // another flow (told apart by the 32-bit hash: a false match needs the same hash too).
+  std::uint32_t position_of_entry(const Entry& entry) const {
+    return static_cast<std::uint32_t>(&entry - entries_.data());
+  }
+  std::uint32_t hash_at(std::uint32_t position) const { return links_[position].hash; }
+  Entry* at(std::uint32_t position, std::uint32_t hash) {
+    if (position >= entries_.size() || !entries_[position].live) return nullptr;
+    if (links_[position].hash != hash) return nullptr;
+    return &entries_[position];
   }
 
   // Changes the bound in place (capture.max_flows on a config reload): the flows stay. Shrinking
@@ -119,8 +153,8 @@ class FlowTable {
     if (index_size == index_.size()) return;
     index_.assign(index_size, 0);
     mask_ = index_size - 1;
-    for (const List* list : {&open_, &closed_}) {
-      for (std::uint32_t position = list->head; position != kNone;
+    for (const List& list : lists_) {
+      for (std::uint32_t position = list.head; position != kNone;
            position = links_[position].next) {
         std::size_t slot = links_[position].hash & mask_;
         while (index_[slot] != 0) slot = (slot + 1) & mask_;
@@ -150,6 +184,7 @@ class FlowTable {
     std::uint32_t head = kNone;  // most recently seen
     std::uint32_t tail = kNone;  // least recently seen
   };
+  static_assert(sizeof(Link) == 24);
 
   // Index slot: hash tag in the high half, entry position + 1 in the low half; 0 = empty.
   static std::uint64_t slot_value(std::uint32_t hash, std::uint32_t position) {
@@ -173,7 +208,9 @@ class FlowTable {
     return slot;
   }
 
-  List& list_of(std::uint32_t position) { return entries_[position].closed ? closed_ : open_; }
+  List& list_of(std::uint32_t position) {
+    return lists_[static_cast<std::size_t>(entries_[position].list)];
+  }
 
   void unlink(std::uint32_t position, List& list) {
     Link& link = links_[position];
@@ -202,23 +239,29 @@ class FlowTable {
 
   void touch(std::uint32_t position, PacketTime now) {
     links_[position].last_seen = std::max(links_[position].last_seen, now);
-    List& list = entries_[position].closed ? closed_ : open_;
+    List& list = list_of(position);
     if (list.head == position) return;
     unlink(position, list);
     link_front(position);
   }
 
-  void move_to(Entry& entry, bool closed) {
-    if (entry.closed == closed) return;
-    const auto position = static_cast<std::uint32_t>(&entry - entries_.data());
-    unlink(position, list_of(position));
-    entry.closed = closed;
-    link_front(position);
-  }
-
+  // The closed list first (those flows only absorb retransmissions), then the least recently
+  // seen of the opening and long-lived tails.
   void evict_one() {
-    List& list = closed_.tail != kNone ? closed_ : open_;
-    remove(list.tail, list);
+    List* victim = &lists_[static_cast<std::size_t>(FlowList::kClosed)];
+    if (victim->tail == kNone) {
+      List& opening = lists_[static_cast<std::size_t>(FlowList::kOpening)];
+      List& long_lived = lists_[static_cast<std::size_t>(FlowList::kLongLived)];
+      if (opening.tail == kNone) {
+        victim = &long_lived;
+      } else if (long_lived.tail == kNone) {
+        victim = &opening;
+      } else {
+        victim = links_[opening.tail].last_seen <= links_[long_lived.tail].last_seen ? &opening
+                                                                                     : &long_lived;
+      }
+    }
+    remove(victim->tail, *victim);
     ++evicted_;
   }
 
@@ -247,6 +290,7 @@ class FlowTable {
       }
     }
     unlink(position, list);
+    entries_[position].live = false;
     links_[position].next = free_;
     free_ = position;
     --size_;
@@ -258,8 +302,7 @@ class FlowTable {
   std::vector<Entry> entries_;
   std::vector<Link> links_;  // parallel to entries_; `next` chains the free list
   std::uint32_t free_ = kNone;
-  List open_;
-  List closed_;
+  std::array<List, kFlowLists> lists_{};
   std::size_t size_ = 0;
   std::uint64_t evicted_ = 0;
   std::uint64_t expired_ = 0;

@@ -22,6 +22,8 @@ std::string_view to_string(LinkType link) {
       return "ipv4";
     case LinkType::kIpv6:
       return "ipv6";
+    case LinkType::kNflog:
+      return "nflog";
   }
   return "unknown";
 }
@@ -44,6 +46,8 @@ int to_dlt(LinkType link) {
       return DLT_IPV4;
     case LinkType::kIpv6:
       return DLT_IPV6;
+    case LinkType::kNflog:
+      return DLT_NFLOG;
   }
   return -1;
 }
@@ -66,6 +70,8 @@ std::optional<LinkType> link_type_from_dlt(int dlt) {
       return LinkType::kIpv4;
     case DLT_IPV6:
       return LinkType::kIpv6;
+    case DLT_NFLOG:
+      return LinkType::kNflog;
     default:
       return std::nullopt;
   }

@@ -15,6 +15,8 @@ enum class LinkType {
   kRaw,        // DLT_RAW, IPv4 or IPv6 chosen by the version nibble
   kIpv4,       // DLT_IPV4
   kIpv6,       // DLT_IPV6
+  kNflog,      // DLT_NFLOG, iptables/nftables NFLOG: a 4-byte header, then TLVs, one of them the
+               // IP packet (what `nflog:GROUP` interfaces and their pcaps hold)
 };
 
 std::string_view to_string(LinkType link);

@@ -2,6 +2,7 @@
 
 #include <ifaddrs.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
@@ -20,6 +21,12 @@ namespace {
 PacketTime packet_time(const timeval& ts) {
   return std::chrono::seconds(ts.tv_sec) + std::chrono::microseconds(ts.tv_usec);
 }
+
+constexpr int kNflogSnaplen = 65535;
+
+// libpcap's NFLOG reader (pcap-netfilter-linux.c) blocks in recv() and ignores pcap_breakloop:
+// such handles are polled before each dispatch.
+bool is_nflog(const std::string& interface) { return interface.starts_with("nflog"); }
 
 PacketTime wall_clock() {
   return std::chrono::duration_cast<PacketTime>(
@@ -175,7 +182,12 @@ pcap_t* LiveCapture::open_handle(const CaptureOptions& capture, LinkType& link,
     error = errbuf;
     return nullptr;
   }
-  pcap_set_snaplen(handle, capture.snaplen);
+  // "nflog:GROUP" (pcap-netfilter-linux.c) receives into a buffer of snaplen + 128 bytes, and the
+  // kernel batches several NFLOG messages into one netlink datagram: a small snaplen truncates
+  // the batch and loses every message after the first. The NFLOG rule, not snaplen, bounds what
+  // is copied (--nflog-size).
+  const bool nflog = is_nflog(capture.interface);
+  pcap_set_snaplen(handle, nflog ? std::max(capture.snaplen, kNflogSnaplen) : capture.snaplen);
   pcap_set_promisc(handle, 0);
   pcap_set_timeout(handle, static_cast<int>(capture.timeout.count()));
   pcap_set_buffer_size(handle, capture.buffer_size);
@@ -220,12 +232,13 @@ void LiveCapture::adopt(pcap_t* handle, LinkType link) {
     const std::lock_guard lock(handle_mutex_);
     handle_ = handle;
   }
+  poll_first_ = is_nflog(capture_.interface);
   pipeline_->set_link_type(link);
   last_ps_drop_ = 0;
   last_ps_ifdrop_ = 0;
   refresh_local_addresses();
   spdlog::info("passive capture on {} ({}, snaplen {}, buffer {} MiB)", capture_.interface,
-               to_string(link), capture_.snaplen, capture_.buffer_size >> 20);
+               to_string(link), pcap_snapshot(handle), capture_.buffer_size >> 20);
 }
 
 void LiveCapture::close_handle() {
@@ -343,8 +356,11 @@ void LiveCapture::run(std::stop_token stop) {
     // A reconfigure() that came while handle_ was still null could not breakloop it.
     if (has_pending_.load()) continue;
 
-    const int count =
-        pcap_dispatch(handle_, -1, &LiveCapture::on_packet, reinterpret_cast<u_char*>(this));
+    int count = 0;
+    pollfd ready{pcap_get_selectable_fd(handle_), POLLIN, 0};
+    if (!poll_first_ || ::poll(&ready, 1, static_cast<int>(capture_.timeout.count())) > 0) {
+      count = pcap_dispatch(handle_, -1, &LiveCapture::on_packet, reinterpret_cast<u_char*>(this));
+    }
     if (count == PCAP_ERROR_BREAK) continue;  // stop() or reconfigure() woke the loop
     if (count < 0) {
       // The interface went down or was deleted (pcap-linux.c reports ENETDOWN/ENODEV here).

@@ -106,6 +106,10 @@ class LiveCapture {
 
   std::atomic<bool> up_{false};
   bool warned_ = false;  // one warning per outage
+  // NFLOG handles (pcap-netfilter-linux) block in recv() whatever the timeout and ignore
+  // pcap_breakloop (and libpcap 1.10 reports EAGAIN as an error in non-blocking mode): they are
+  // read only once poll(), bounded by capture_.timeout, says a message is there.
+  bool poll_first_ = false;
   std::uint64_t last_ps_drop_ = 0;
   std::uint64_t last_ps_ifdrop_ = 0;
 

@@ -42,7 +42,7 @@ void PacketPipeline::record(const Observation& observation) {
     return;
   }
   if (!observation.connection_opened && !observation.reset && !observation.close &&
-      !observation.time_wait[0] && !observation.time_wait[1]) {
+      !observation.injected_reset && !observation.time_wait[0] && !observation.time_wait[1]) {
     return;
   }
   const PassiveMetrics::PortSeries* series =
@@ -72,6 +72,13 @@ void PacketPipeline::record(const Observation& observation) {
     PeerResets& peer = assignment.slot ? peer_counts_[*assignment.slot] : peer_other_;
     ++peer.by_sender[sender];
     if (metrics_) metrics_->peer_resets(assignment.slot, reset.sender).Increment();
+  }
+  if (observation.injected_reset) {
+    const ResetEvent& reset = *observation.injected_reset;
+    ++counts_.resets_suspected_middlebox;
+    counts_.last_middlebox_reset =
+        MiddleboxReset{reset.peer.to_string(), reset.ttl, reset.flow_ttl};
+    if (series) series->resets_suspected_middlebox->Increment();
   }
   for (const TimeWaitSide side : kTimeWaitSides) {
     if (!observation.time_wait[index_of(side)]) continue;

@@ -97,7 +97,7 @@ ReplayResult replay_file(const std::string& path, const FlowTrackerOptions& opti
   if (!link) {
     const char* name = pcap_datalink_val_to_name(dlt);
     result.error = path + ": unsupported link type " + (name ? name : std::to_string(dlt)) +
-                   " (supported: Ethernet, Linux cooked SLL/SLL2, NULL/loopback, raw IP)";
+                   " (supported: Ethernet, Linux cooked SLL/SLL2, NULL/loopback, raw IP, NFLOG)";
     return result;
   }
   std::string filter_error;

@@ -36,7 +36,8 @@ struct TcpSegment {
   std::uint32_t seq = 0;
   std::uint32_t ack = 0;
   std::uint8_t flags = 0;
-  std::uint8_t ttl = 0;  // IPv4 TTL or IPv6 hop limit
+  std::uint8_t ttl = 0;      // IPv4 TTL or IPv6 hop limit
+  std::uint16_t window = 0;  // as sent (unscaled); 0 when the capture cut it off
   // IPv4 Identification; for IPv6 the Fragment header's Identification, else 0.
   std::uint32_t ip_id = 0;
   // TCP payload bytes according to the IP length fields, not the (snaplen-cut) capture: a FIN

@@ -49,6 +49,9 @@ const std::vector<InvalidCase> kInvalidCases = {
     {"duration_not_string",
      {":2:16: pool.idle_timeout: want a duration string such as \"5s\", got an integer"}},
     {"empty_expect_status", {":4:17: target[0].expect_status: must not be empty"}},
+    {"established_timeout_below_idle",
+     {":3:23: capture.established_timeout: established_timeout (5m) must not be below "
+      "flow_idle_timeout (10m)"}},
     {"max_delay_below_base_delay",
      {":3:13: retry.max_delay: max_delay (1s) must not be below base_delay (2s)"}},
     {"missing_target_url", {":1:1: target[0].url: missing required key"}},

@@ -16,7 +16,8 @@ using testing::link_header_length;
 using testing::PacketSpec;
 
 constexpr std::array kAllLinks = {LinkType::kEthernet, LinkType::kLinuxSll, LinkType::kLinuxSll2,
-                                  LinkType::kNull,     LinkType::kLoop,     LinkType::kRaw};
+                                  LinkType::kNull,     LinkType::kLoop,     LinkType::kRaw,
+                                  LinkType::kNflog};
 
 DissectResult run(LinkType link, const std::vector<std::uint8_t>& bytes) {
   return dissect(std::span<const std::uint8_t>(bytes.data(), bytes.size()), link);
@@ -101,6 +102,28 @@ TEST(Dissector, GivesUpOnMoreVlanTagsThanAnyHostUses) {
   spec.vlan_tpids = {0x8100, 0x8100, 0x8100, 0x8100, 0x8100};
   EXPECT_EQ(run(LinkType::kEthernet, frame(LinkType::kEthernet, spec)).outcome,
             DissectOutcome::kNotTcp);
+}
+
+TEST(Dissector, ReadsFourVlanTags) {
+  PacketSpec spec = fin_with_data();
+  spec.vlan_tpids = {0x88A8, 0x8100, 0x8100, 0x8100};
+  const DissectResult result = run(LinkType::kEthernet, frame(LinkType::kEthernet, spec));
+  ASSERT_EQ(result.outcome, DissectOutcome::kSegment);
+  expect_fields(result.segment, spec);
+}
+
+TEST(Dissector, FindsTheNflogPayloadAndRejectsBrokenTlvs) {
+  const PacketSpec spec = fin_with_data();
+  std::vector<std::uint8_t> bytes = frame(LinkType::kNflog, spec);
+  bytes[0] = 7;  // an address family NFLOG does not log IP under
+  EXPECT_EQ(run(LinkType::kNflog, bytes).outcome, DissectOutcome::kNotTcp);
+  bytes = frame(LinkType::kNflog, spec);
+  bytes[4] = 2;  // the first TLV says it is shorter than its own header
+  bytes[5] = 0;
+  EXPECT_EQ(run(LinkType::kNflog, bytes).outcome, DissectOutcome::kMalformed);
+  bytes = frame(LinkType::kNflog, spec);
+  bytes.resize(30);  // cut inside the payload TLV's header
+  EXPECT_EQ(run(LinkType::kNflog, bytes).outcome, DissectOutcome::kTruncated);
 }
 
 TEST(Dissector, TakesDirectionFromCookedPacketType) {

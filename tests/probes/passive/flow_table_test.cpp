@@ -72,17 +72,44 @@ TEST(FlowTable, EvictsClosedFlowsFirst) {
   EXPECT_NE(table.find(key(1)), nullptr);
 }
 
-TEST(FlowTable, ExpiresOpenAndClosedFlowsOnTheirOwnTimeouts) {
+TEST(FlowTable, ExpiresEachListOnItsOwnTimeout) {
   FlowTable<int> table(8);
   bool inserted = false;
-  table.find_or_insert(key(1), PacketTime(0s), inserted);
+  const FlowTable<int>::Timeouts timeouts = {PacketTime(300s), PacketTime(7200s), PacketTime(60s)};
+  table.find_or_insert(key(1), PacketTime(0s), inserted);  // opening
   table.close(table.find_or_insert(key(2), PacketTime(0s), inserted));
-  table.expire(PacketTime(61s), PacketTime(300s), PacketTime(60s));
+  table.move_to(table.find_or_insert(key(3), PacketTime(0s), inserted), FlowList::kLongLived);
+  table.expire(PacketTime(61s), timeouts);
   EXPECT_NE(table.find(key(1)), nullptr);
   EXPECT_EQ(table.find(key(2)), nullptr);
-  table.expire(PacketTime(300s), PacketTime(300s), PacketTime(60s));
+  table.expire(PacketTime(300s), timeouts);
+  EXPECT_EQ(table.find(key(1)), nullptr);
+  EXPECT_NE(table.find(key(3)), nullptr) << "an established flow is not idle after 5 minutes";
+  table.expire(PacketTime(7200s), timeouts);
   EXPECT_EQ(table.size(), 0u);
-  EXPECT_EQ(table.expired(), 2u);
+  EXPECT_EQ(table.expired(), 3u);
+}
+
+TEST(FlowTable, EvictsTheLeastRecentlySeenOfOpeningAndLongLivedFlowsWhenNoneIsClosed) {
+  FlowTable<int> table(2);
+  bool inserted = false;
+  table.move_to(table.find_or_insert(key(1), PacketTime(1s), inserted), FlowList::kLongLived);
+  table.find_or_insert(key(2), PacketTime(2s), inserted);  // opening, seen later
+  table.find_or_insert(key(3), PacketTime(3s), inserted);
+  EXPECT_EQ(table.find(key(1)), nullptr);
+  EXPECT_NE(table.find(key(2)), nullptr);
+  EXPECT_EQ(table.evicted(), 1u);
+}
+
+TEST(FlowTable, HandlesStopResolvingOnceTheEntryIsGone) {
+  FlowTable<int> table(1);
+  bool inserted = false;
+  auto& first = table.find_or_insert(key(1), PacketTime(1s), inserted);
+  const std::uint32_t position = table.position_of_entry(first);
+  const std::uint32_t hash = table.hash_at(position);
+  EXPECT_EQ(table.at(position, hash), &first);
+  table.find_or_insert(key(2), PacketTime(2s), inserted);  // evicts key 1, reuses its entry
+  EXPECT_EQ(table.at(position, hash), nullptr);
 }
 
 // Random inserts, touches and evictions against std::map as the reference: the open-addressing

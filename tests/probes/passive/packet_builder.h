@@ -125,6 +125,9 @@ inline std::vector<std::uint8_t> ip_packet(const PacketSpec& spec) {
   return out;
 }
 
+// NFLOG as frame() builds it: the 4-byte header and three TLV headers' worth before the IP packet.
+inline constexpr std::size_t kNflogHeaderLength = 32;
+
 // The whole captured frame for `link`.
 inline std::vector<std::uint8_t> frame(LinkType link, const PacketSpec& spec) {
   const std::vector<std::uint8_t> ip = ip_packet(spec);
@@ -180,6 +183,26 @@ inline std::vector<std::uint8_t> frame(LinkType link, const PacketSpec& spec) {
     case LinkType::kIpv4:
     case LinkType::kIpv6:
       break;
+    case LinkType::kNflog: {
+      // Header (family, version, resource id), then little-endian TLVs: NFULA_PACKET_HDR,
+      // NFULA_PREFIX "connwatch" (10 bytes, padded to 4), and NFULA_PAYLOAD's header.
+      out.assign(kNflogHeaderLength, 0);
+      out[0] = v6 ? 10 : 2;
+      const auto tlv_header = [&](std::size_t at, std::uint16_t length, std::uint16_t type) {
+        out[at] = static_cast<std::uint8_t>(length);
+        out[at + 1] = static_cast<std::uint8_t>(length >> 8);
+        out[at + 2] = static_cast<std::uint8_t>(type);
+        out[at + 3] = static_cast<std::uint8_t>(type >> 8);
+      };
+      tlv_header(4, 8, 1);
+      put16(out, 8, ethertype);
+      out[10] = 3;  // NF_INET_FORWARD
+      tlv_header(12, 14, 10);
+      const std::string prefix = "connwatch";
+      for (std::size_t i = 0; i < prefix.size(); ++i) out[16 + i] = prefix[i];
+      tlv_header(28, static_cast<std::uint16_t>(4 + ip.size()), 9);
+      break;
+    }
   }
   out.insert(out.end(), ip.begin(), ip.end());
   return out;
@@ -200,6 +223,8 @@ inline std::size_t link_header_length(LinkType link, const PacketSpec& spec) {
     case LinkType::kIpv4:
     case LinkType::kIpv6:
       return 0;
+    case LinkType::kNflog:
+      return kNflogHeaderLength;
   }
   return 0;
 }

@@ -172,10 +172,11 @@ TEST(PassiveMetrics, NeverMakesAnEphemeralPortALabelValue) {
   for (std::uint16_t i = 0; i < 200; ++i) {
     const auto client_port = static_cast<std::uint16_t>(33000 + i);
     const auto server_port = static_cast<std::uint16_t>(i % 2 ? 9000 + i : 8443);
-    specs.push_back(packet(client_port, server_port, tcp_flags::kSyn, true, 1));
-    specs.push_back(
-        packet(client_port, server_port, tcp_flags::kSyn | tcp_flags::kAck, false, 7, 2));
-    specs.push_back(packet(client_port, server_port, tcp_flags::kRst, true, 2));
+    const std::uint32_t isn = 1000u * i + 1;  // each connection its own sequence numbers
+    specs.push_back(packet(client_port, server_port, tcp_flags::kSyn, true, isn));
+    specs.push_back(packet(client_port, server_port, tcp_flags::kSyn | tcp_flags::kAck, false,
+                           900000u + i, isn + 1));
+    specs.push_back(packet(client_port, server_port, tcp_flags::kRst, true, isn + 1));
   }
   feed(pipeline, specs);
   for (const char* family :
@@ -197,7 +198,7 @@ TEST(PassiveMetrics, KeepsPeerSeriesBoundedByMaxPeers) {
   std::vector<PacketSpec> specs;
   for (int i = 0; i < 50; ++i) {
     const std::string client = "10.1.0." + std::to_string(i + 1);
-    PacketSpec rst = packet(40000, 443, tcp_flags::kRst, true, 5, 0, client);
+    PacketSpec rst = packet(40000, 443, tcp_flags::kRst, true, 5000u * i + 5, 0, client);
     rst.pkttype = 0;  // incoming: the client is the remote peer
     specs.push_back(rst);
   }

@@ -70,7 +70,10 @@ void resets_from(PacketPipeline& pipeline, const std::vector<std::string>& clien
       rst.src_port = static_cast<std::uint16_t>(40000 + i);
       rst.dst_port = 443;
       rst.flags = tcp_flags::kRst;
-      rst.seq = 5;
+      // Each connection its own sequence number: equal numbers within the duplicate window are
+      // one segment seen twice (a NAT copy, FLOWS.md).
+      static std::uint32_t next_seq = 1000;
+      rst.seq = next_seq += 7919;
       t += 20ms;
       pipeline.on_packet(frame(LinkType::kLinuxSll2, rst), t);
     }

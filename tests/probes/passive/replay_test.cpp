@@ -86,6 +86,19 @@ TEST_P(ReplayManifest, CountsWhatTheFixtureHolds) {
   };
   EXPECT_EQ(result.snapshot.duplicates, extra("duplicates"));
   EXPECT_EQ(result.snapshot.resets_suspected_middlebox, extra("middlebox"));
+
+  // snapshot.peer.ADDRESS=N: when a fixture names peers, those are exactly the peers with resets.
+  std::map<std::string, std::uint64_t> expected_peers;
+  for (const auto& [key, count] : entry.expected) {
+    if (key.starts_with("snapshot.peer.")) expected_peers[key.substr(14)] = count;
+  }
+  if (!expected_peers.empty()) {
+    std::map<std::string, std::uint64_t> peers;
+    for (const PeerResets& peer : result.snapshot.peers) {
+      if (peer.total() > 0) peers[peer.peer] = peer.total();
+    }
+    EXPECT_EQ(peers, expected_peers);
+  }
 }
 
 std::string test_name(const ::testing::TestParamInfo<ManifestEntry>& info) {

@@ -29,8 +29,9 @@ CORPUS = os.path.join(HERE, "..", "..", "..", "fuzz", "corpus", "dissector")
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 
 # pcap LINKTYPE_* values (the file header), and the fuzz target's link selector order.
-LINKTYPE = {"ethernet": 1, "null": 0, "loop": 108, "raw": 101, "sll": 113, "sll2": 276}
-FUZZ_LINK = {"ethernet": 0, "sll": 1, "sll2": 2, "null": 3, "loop": 4, "raw": 5}
+LINKTYPE = {"ethernet": 1, "null": 0, "loop": 108, "raw": 101, "sll": 113, "sll2": 276,
+            "nflog": 239}
+FUZZ_LINK = {"ethernet": 0, "sll": 1, "sll2": 2, "null": 3, "loop": 4, "raw": 5, "nflog": 8}
 
 JSON_KEYS = [
     "packets", "connections", "resets.total",
@@ -57,6 +58,8 @@ class Packet:
         self.ip_total_override = None
         self.tcp_offset_override = None
         self.raw_ip = None       # a non-TCP packet given as finished IP bytes
+        self.ipv6_ext = []       # (type, length in bytes) of IPv6 extension headers, in order
+        self.window = 64240
 
     def v6(self):
         return ipaddress.ip_address(self.src).version == 6
@@ -64,7 +67,7 @@ class Packet:
     def tcp(self):
         offset = self.tcp_offset_override if self.tcp_offset_override is not None else 5
         header = struct.pack("!HHIIBBHHH", self.sport, self.dport, self.seq, self.ack,
-                             offset << 4, self.flags, 64240, 0, 0)
+                             offset << 4, self.flags, self.window, 0, 0)
         return header + b"\x00" * self.payload
 
     def ip(self):
@@ -80,9 +83,18 @@ class Packet:
                                  self.ttl, self.protocol, 0, src, dst)
             header += b"\x01" * self.ipv4_options  # NOP options
             return header + segment
-        header = struct.pack("!IHBB16s16s", 0x60000000, len(segment), self.protocol, self.ttl,
-                             src, dst)
-        return header + segment
+        chain = b""
+        types = [t for t, _ in self.ipv6_ext] + [self.protocol]
+        for (kind, length), next_header in zip(self.ipv6_ext, types[1:]):
+            if kind == 44:  # fragment: offset 0, more fragments, identification
+                chain += struct.pack("!BBHI", next_header, 0, 1, 0xC0FFEE)
+            elif kind == 51:  # AH: length in 4-byte units minus 2
+                chain += struct.pack("!BB", next_header, length // 4 - 2) + b"\0" * (length - 2)
+            else:  # hop-by-hop, routing, destination options: 8-byte units minus 1 (PadN inside)
+                chain += struct.pack("!BB", next_header, length // 8 - 1) + b"\0" * (length - 2)
+        header = struct.pack("!IHBB16s16s", 0x60000000, len(chain) + len(segment), types[0],
+                             self.ttl, src, dst)
+        return header + chain + segment
 
     def frame(self, link):
         ip = self.ip()
@@ -105,6 +117,16 @@ class Packet:
             return struct.pack("!I", family) + ip
         if link == "raw":
             return ip
+        if link == "nflog":  # what the NFLOG target hands libpcap: header, then LE TLVs
+            def tlv(kind, value):
+                body = struct.pack("<HH", 4 + len(value), kind) + value
+                return body + b"\0" * (-len(body) % 4)
+            family = 10 if ethertype == 0x86DD else 2
+            return (struct.pack("<BB", family, 0) + struct.pack("!H", 5) +
+                    tlv(1, struct.pack("!HBB", ethertype, 3, 0)) +       # NFULA_PACKET_HDR
+                    tlv(10, b"connwatch-reset\0") +                      # NFULA_PREFIX
+                    tlv(4, struct.pack("!I", 2)) +                        # NFULA_IFINDEX_INDEV
+                    tlv(9, ip))                                           # NFULA_PAYLOAD
         raise ValueError(link)
 
 
@@ -250,6 +272,73 @@ def server_reset_counts():
                   resets__by_phase__established=1, closes__reset=1)
 
 
+# Field kinds (issue 15): long quiet connections, injected resets, retries.
+def half_close_400s(c):
+    """The client closes its half, the server keeps sending for 400 s, then closes: TIME_WAIT is
+    still the client's, though the flow saw no control segment for longer than 5 minutes."""
+    c.handshake()
+    c.client_fin()
+    c.server_fin().delay = 400
+    return expect(packets=4, connections=1, time_wait_entries__client=1, closes__fin=1)
+
+
+def high_server_port_400s(c):
+    """A gRPC-style server on a port above the client's, quiet 400 s, then it resets: the roles
+    come from the handshake, not from the ports."""
+    c.handshake()
+    c.server_rst().delay = 400
+    counts = expect(packets=3, connections=1, resets__by_sender__server=1,
+                    resets__by_phase__established=1, closes__reset=1)
+    counts[f"snapshot.peer.{c.server}"] = 1
+    return counts
+
+
+def injected_rst_racing_syn_ack(c):
+    """A forged RST|ACK beats the server's SYN-ACK; the client, its socket gone, resets the
+    SYN-ACK. One reset (as it looked), suspected middlebox, no new connection."""
+    c.syn()
+    c.refuse().ttl = 250
+    c.syn_ack()
+    c._add(True, RST, c.cseq + 1, 0)
+    return expect(packets=4, resets__by_sender__server=1, resets__by_phase__handshake=1,
+                  closes__reset=1, snapshot__middlebox=1)
+
+
+def injected_rst_then_data_fin(c):
+    """A forged RST with the server's own TTL, then the server's real response and FIN."""
+    c.handshake()
+    c.server_rst()
+    c.server_fin(payload=200)
+    return expect(packets=4, connections=1, resets__by_sender__server=1,
+                  resets__by_phase__established=1, closes__reset=1, snapshot__middlebox=1)
+
+
+def rst_twice_other_ttl(c):
+    """Two RSTs from the server side with different TTLs: one of them was not the server's."""
+    c.handshake()
+    c.server_rst()
+    c.server_rst(ttl=c.ttl_s + 70)
+    return expect(packets=4, connections=1, resets__by_sender__server=1,
+                  resets__by_phase__established=1, closes__reset=1, snapshot__middlebox=1)
+
+
+def rst_then_retry(c):
+    """Refused, then the client retries a second later from the same port (a new ISN) and gets
+    in: an ordinary refusal and a new connection, nothing injected."""
+    c.syn()
+    c.refuse()
+    c.cseq += 7777777
+    c.syn().delay = 1
+    c.syn_ack()
+    c.cseq += 1
+    c.sseq += 1
+    c.client_fin()
+    c.server_fin()
+    return expect(packets=6, connections=1, resets__by_sender__server=1,
+                  resets__by_phase__handshake=1, closes__reset=1, time_wait_entries__client=1,
+                  closes__fin=1)
+
+
 def total(counts):
     counts = collections.Counter(counts)
     counts["resets.total"] = sum(v for k, v in counts.items() if k.startswith("resets.by_sender"))
@@ -272,10 +361,14 @@ class Fixture:
         for p in c.packets:
             if dress:
                 dress(p)
-            self.time += 0.001
+            self.time += 0.001 + getattr(p, "delay", 0)
             self.packets.append((self.time, p))
         self.time += 0.05
         return c
+
+    def add_noise(self, packet):
+        """A packet the capture filter must not pass: it counts nowhere."""
+        self.add_packet(packet, collections.Counter())
 
     def add_packet(self, packet, counts):
         self.time += 0.001
@@ -486,7 +579,118 @@ def build():
     f.add_packet(bad_offset, expect(packets=1, malformed=1))
     emit(f)
 
+    # IPv6 behind extension headers (RFC 8200 §4): routing, fragment (first fragment), a chain,
+    # and hop-by-hop + AH. Then what must not pass: a pure ACK behind a routing header, a
+    # non-first fragment, and a RST behind nine extension headers (beyond the dissector's bound).
+    f = Fixture("ipv6_ext_headers_eth", "ethernet")
+
+    def chain(*headers):
+        def dress(p):
+            p.ipv6_ext = list(headers)
+        return dress
+
+    f.add(refused, v6=True, dress=chain((43, 24)))
+    f.add(client_close, v6=True, dress=chain((44, 8)))
+    f.add(server_reset, v6=True, dress=chain((60, 8), (43, 24), (44, 8)))
+    f.add(refused, v6=True, dress=chain((0, 8), (51, 16)))
+    ack = Packet("2001:db8::1", 40200, "2001:db8::2", 443, ACK, 1, 1)
+    ack.ipv6_ext = [(43, 24)]
+    f.add_noise(ack)
+    rst_fragment = Packet("2001:db8::1", 40201, "2001:db8::2", 443, RST, 1, 1)
+    rst_fragment.ipv6_ext = [(44, 8)]
+    f.add_noise(rst_fragment)
+    deep = Packet("2001:db8::1", 40202, "2001:db8::2", 443, RST, 1, 1)
+    deep.ipv6_ext = [(60, 8)] * 9
+    f.add_noise(deep)
+    emit(f)
+    # The non-first fragment: patch its fragment offset in (byte 2-3 of the fragment header).
+    frames = [(t, p.frame("ethernet")) for t, p in f.packets]
+    at = 14 + 40 + 2
+    frames[-2] = (frames[-2][0], frames[-2][1][:at] + struct.pack("!H", 185 << 3) +
+                  frames[-2][1][at + 2:])
+    write_pcap(os.path.join(HERE, "ipv6_ext_headers_eth.pcap"), "ethernet", frames)
+    fixtures[-1] = (f, frames)
+
+    def four_tags(p):
+        p.vlans = [0x88A8, 0x8100, 0x8100, 0x8100]
+
+    f = Fixture("vlan_4_tags_eth", "ethernet")
+    f.add(refused, dress=four_tags)
+    f.add(client_close, v6=True, dress=four_tags)
+    five = Packet("10.0.0.1", 40300, "10.0.0.2", 443, RST, 1, 1)
+    five.vlans = [0x88A8, 0x8100, 0x8100, 0x8100, 0x8100]
+    f.add_noise(five)
+    emit(f)
+
+    f = Fixture("half_close_400s_eth", "ethernet")
+    f.add(half_close_400s)
+    emit(f)
+
+    f = Fixture("server_port_above_client_400s_eth", "ethernet")
+    f.add(high_server_port_400s, server_port=50051)
+    emit(f)
+
+    f = Fixture("injected_resets_eth", "ethernet")
+    f.add(injected_rst_racing_syn_ack, ttl_s=57)
+    f.add(injected_rst_then_data_fin, ttl_s=57)
+    f.add(rst_twice_other_ttl, ttl_s=57)
+    emit(f)
+
+    f = Fixture("rst_then_retry_eth", "ethernet")
+    f.add(rst_then_retry)
+    emit(f)
+
+    # iptables -j NFLOG of a host's control segments (nflog:N interface): IPv4 and IPv6, and a
+    # logged pure ACK that the filter must drop.
+    f = Fixture("nflog", "nflog")
+    f.add(refused)
+    f.add(client_close, v6=True)
+    f.add(server_reset)
+    f.add_noise(Packet("10.0.0.1", 40400, "10.0.0.2", 443, ACK, 1, 1))
+    emit(f)
+
+    fixtures.append(dnat_nodeport(lines))
     return fixtures, lines
+
+
+def dnat_nodeport(lines):
+    """`any` on a Kubernetes node: a NodePort's inbound segments on eth0 (ifindex 2), then on the
+    pod's veth (ifindex 7) after DNAT (destination 203.0.113.5:30080 -> 10.244.1.5:8080), and the
+    pod's answers the other way round after un-DNAT, one hop later each (TTL - 1). One refused
+    connection (the pod has no listener) and one that closes; the peer is the outside client."""
+    f = Fixture("dnat_nodeport_sll2", "sll2")
+    outside, node, pod = ("198.51.100.9", 51000), ("203.0.113.5", 30080), ("10.244.1.5", 8080)
+
+    def both_views(p, inbound):
+        # inbound: client -> node on eth0 first, then client -> pod on the veth.
+        # outbound: pod -> client on the veth first, then node -> client on eth0.
+        first = Packet(p.src, p.sport, p.dst, p.dport, p.flags, p.seq, p.ack, p.ttl, p.ip_id,
+                       p.payload)
+        second = Packet(p.src, p.sport, p.dst, p.dport, p.flags, p.seq, p.ack, p.ttl - 1,
+                        p.ip_id, p.payload)
+        if inbound:
+            first.dst, first.dport, first.ifindex, first.pkttype = *node, 2, 0
+            second.dst, second.dport, second.ifindex, second.pkttype = *pod, 7, 4
+        else:
+            first.src, first.sport, first.ifindex, first.pkttype = *pod, 7, 0
+            second.src, second.sport, second.ifindex, second.pkttype = *node, 2, 4
+        return [first, second]
+
+    for kind, port in ((refused, 51000), (client_close, 51001)):
+        c = Conversation(outside[0], port, pod[0], pod[1], ttl_c=60, ttl_s=64)
+        f.expected += kind(c)
+        for p in c.packets:
+            for copy in both_views(p, inbound=p.src == outside[0]):
+                f.time += 0.00005
+                f.packets.append((f.time, copy))
+        f.time += 0.05
+    f.expected["packets"] = len(f.packets)
+    f.expected["snapshot.duplicates"] = len(f.packets) // 2
+    f.expected[f"snapshot.peer.{outside[0]}"] = 1
+    frames = [(t, p.frame("sll2")) for t, p in f.packets]
+    write_pcap(os.path.join(HERE, f"{f.name}.pcap"), "sll2", frames)
+    lines.append(manifest_line(f.name, f"{f.name}.pcap", f.expected))
+    return f, frames
 
 
 def read_pcap(path):
@@ -505,7 +709,8 @@ def read_pcap(path):
 
 def write_corpus(fixtures):
     os.makedirs(CORPUS, exist_ok=True)
-    for real in ("real_lo_eth.pcap", "real_any_sll2.pcap"):
+    cases = sorted(name for name in os.listdir(HERE) if name.startswith("case_"))
+    for real in ["real_lo_eth.pcap", "real_any_sll2.pcap"] + cases:
         path = os.path.join(HERE, real)
         if os.path.exists(path):
             link, frames = read_pcap(path)
@@ -535,11 +740,12 @@ def main():
     real = []
     if os.path.exists(manifest):
         with open(manifest) as existing:
-            real = [line.rstrip("\n") for line in existing if line.startswith("real_")]
+            real = [line.rstrip("\n") for line in existing
+                    if line.startswith("real_") or line.startswith("case_")]
     with open(manifest, "w") as out:
         out.write("\n".join(header + lines + real) + "\n")
     write_corpus(fixtures)
-    print(f"wrote {len(lines)} synthetic fixtures, kept {len(real)} real ones")
+    print(f"wrote {len(lines)} synthetic fixtures, kept {len(real)} real and field-case ones")
 
 
 if __name__ == "__main__":
