@@ -143,16 +143,17 @@ class Rtt(unittest.TestCase):
                     break
                 time.sleep(0.2)
             # Between two probes the idle connection's smoothed RTT does not move: read ss and
-            # the gauge with no probe in between (attempts unchanged around them).
+            # the gauge with no http probe in between (attempts unchanged around them).
             for _ in range(5):
                 before = attempts(agent.metrics(), "http")
                 ss = L.client(["ss", "-Htin", "state", "established", "dst",
                                f"{L.server_ip}:{RTT_PORT}"],
                               capture_output=True, text=True).stdout
                 m = agent.metrics()
-                if attempts(m, "http") == before:
+                # One established connection: the http target's (not a tcp probe's, mid-flight).
+                found = re.findall(r"\brtt:([\d.]+)/", ss)
+                if attempts(m, "http") == before and len(found) == 1:
                     break
-        found = re.findall(r"\brtt:([\d.]+)/", ss)
         self.assertEqual(len(found), 1, ss)  # the http target's one pooled connection
         ss_rtt = float(found[0]) / 1000
         probe_rtt = sample(m, "connwatch_probe_tcp_rtt_seconds", target="http")
