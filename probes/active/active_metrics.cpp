@@ -79,7 +79,17 @@ ActiveMetrics::ActiveMetrics(prometheus::Registry& registry)
       dns_address_changes(BuildCounter()
                               .Name("connwatch_dns_address_changes_total")
                               .Help("Resolutions whose address set differed from the previous one")
-                              .Register(registry)) {}
+                              .Register(registry)),
+      probe_tcp_rtt(BuildGauge()
+                        .Name("connwatch_probe_tcp_rtt_seconds")
+                        .Help("Smoothed RTT (TCP_INFO tcpi_rtt) of the connection the target's "
+                              "last attempt used")
+                        .Register(registry)),
+      probe_tcp_retransmits(BuildCounter()
+                                .Name("connwatch_probe_tcp_retransmits_total")
+                                .Help("Segments the target's probe connections retransmitted "
+                                      "(TCP_INFO tcpi_total_retrans, SYNs included)")
+                                .Register(registry)) {}
 
 const prometheus::Histogram::BucketBoundaries& ActiveMetrics::buckets() {
   static const prometheus::Histogram::BucketBoundaries kBuckets{
@@ -117,6 +127,7 @@ TargetMetrics::TargetMetrics(ActiveMetrics& families, std::string target)
   stale_resets_ = &families_.pool_stale_resets.Add(t);
   dns_resolutions_ = &families_.dns_resolutions.Add(t);
   dns_changes_ = &families_.dns_address_changes.Add(t);
+  tcp_retransmits_ = &families_.probe_tcp_retransmits.Add(t);
 }
 
 void TargetMetrics::remove_series() {
@@ -136,6 +147,8 @@ void TargetMetrics::remove_series() {
   families_.pool_stale_resets.Remove(stale_resets_);
   families_.dns_resolutions.Remove(dns_resolutions_);
   families_.dns_address_changes.Remove(dns_changes_);
+  families_.probe_tcp_retransmits.Remove(tcp_retransmits_);
+  if (tcp_rtt_ != nullptr) families_.probe_tcp_rtt.Remove(tcp_rtt_);
   if (success_ != nullptr) families_.probe_success.Remove(success_);
   if (status_code_ != nullptr) families_.http_status_code.Remove(status_code_);
   if (peer_idle_ != nullptr) families_.pool_peer_idle_close.Remove(peer_idle_);
@@ -219,6 +232,17 @@ void TargetMetrics::dns_resolution() {
 void TargetMetrics::dns_address_change() {
   ++counts_.dns_address_changes;
   if (attached_) dns_changes_->Increment();
+}
+
+void TargetMetrics::tcp_info(std::optional<double> rtt_seconds, std::uint32_t retransmits_added) {
+  counts_.tcp_retransmits += retransmits_added;
+  if (rtt_seconds) counts_.tcp_rtt_seconds = rtt_seconds;
+  if (!attached_) return;
+  if (retransmits_added > 0) tcp_retransmits_->Increment(retransmits_added);
+  if (rtt_seconds) {
+    if (tcp_rtt_ == nullptr) tcp_rtt_ = &families_.probe_tcp_rtt.Add({{"target", target_}});
+    tcp_rtt_->Set(*rtt_seconds);
+  }
 }
 
 }  // namespace connwatch::active

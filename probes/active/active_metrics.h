@@ -45,6 +45,8 @@ class ActiveMetrics {
   prometheus::Family<prometheus::Gauge>& pool_peer_idle_close;
   prometheus::Family<prometheus::Counter>& dns_resolutions;
   prometheus::Family<prometheus::Counter>& dns_address_changes;
+  prometheus::Family<prometheus::Gauge>& probe_tcp_rtt;
+  prometheus::Family<prometheus::Counter>& probe_tcp_retransmits;
 };
 
 class TargetMetrics {
@@ -75,6 +77,9 @@ class TargetMetrics {
   void peer_idle_close(double idle_seconds);
   void dns_resolution();
   void dns_address_change();
+  // One reading of a probe connection's TCP_INFO: its smoothed RTT in seconds (none before the
+  // first RTT sample) and the segments it retransmitted since the previous reading.
+  void tcp_info(std::optional<double> rtt_seconds, std::uint32_t retransmits_added);
 
   const TargetCounts& counts() const { return counts_; }
   const std::string& target() const { return target_; }
@@ -105,6 +110,8 @@ class TargetMetrics {
   prometheus::Counter* stale_resets_;
   prometheus::Counter* dns_resolutions_;
   prometheus::Counter* dns_changes_;
+  prometheus::Counter* tcp_retransmits_;
+  prometheus::Gauge* tcp_rtt_ = nullptr;      // lazily, at the first RTT sample
   prometheus::Gauge* success_ = nullptr;      // lazily, at the first probe
   prometheus::Gauge* status_code_ = nullptr;  // lazily, at the first HTTP status
   prometheus::Gauge* peer_idle_ = nullptr;    // lazily, at the first peer close of an idle conn

@@ -1,10 +1,14 @@
 #include "probes/active/connection_pool.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -68,23 +72,26 @@ ConnectionPool::ConnectionPool(const asio::any_io_executor& executor, PoolOption
       options_(std::move(options)),
       metrics_(metrics),
       resolver_(executor, options_.host, options_.port, metrics),
-      last_idle_timeout_(options_.settings.idle_timeout) {
+      last_idle_timeout_(options_.new_connection_per_probe ? std::chrono::milliseconds(0)
+                                                           : options_.settings.idle_timeout) {
   update_gauges();
 }
 
 ConnectionPool::~ConnectionPool() { stop(); }
 
-std::vector<ConnectionPool::ConnectionPtr>& ConnectionPool::list_for(ConnectionState state) {
+std::vector<ConnectionPool::ConnectionPtr>* ConnectionPool::list_for(ConnectionState state) {
   switch (state) {
     case ConnectionState::kConnecting:
-      return connecting_;
+      return &connecting_;
     case ConnectionState::kIdle:
-      return idle_;
+      return &idle_;
     case ConnectionState::kBusy:
+      return &busy_;
+    case ConnectionState::kNew:
     case ConnectionState::kClosed:
       break;
   }
-  return busy_;
+  return nullptr;
 }
 
 int ConnectionPool::open_count() const {
@@ -93,9 +100,9 @@ int ConnectionPool::open_count() const {
 
 void ConnectionPool::transition(const ConnectionPtr& c, ConnectionState to, CloseReason reason) {
   const ConnectionState from = c->state;
-  if (from == to || from == ConnectionState::kClosed) return;
-  auto& list = list_for(from);
-  list.erase(std::remove(list.begin(), list.end(), c), list.end());
+  if (from == to || from == ConnectionState::kClosed || to == ConnectionState::kNew) return;
+  if (auto* list = list_for(from))
+    list->erase(std::remove(list->begin(), list->end(), c), list->end());
   ++c->generation;
   boost::system::error_code ignored;
   if (from == ConnectionState::kIdle) {
@@ -107,6 +114,8 @@ void ConnectionPool::transition(const ConnectionPtr& c, ConnectionState to, Clos
   c->state = to;
   const auto now = Clock::now();
   switch (to) {
+    case ConnectionState::kNew:
+      break;
     case ConnectionState::kConnecting:
       connecting_.push_back(c);
       break;
@@ -119,7 +128,7 @@ void ConnectionPool::transition(const ConnectionPtr& c, ConnectionState to, Clos
       idle_.push_back(c);
       break;
     case ConnectionState::kClosed: {
-      c->socket().close(ignored);
+      close_socket(c, reason);
       // A connection whose handshake never completed was never opened: its failure is the
       // attempt's outcome, not a pool close.
       if (c->established) {
@@ -155,7 +164,72 @@ void ConnectionPool::transition(const ConnectionPtr& c, ConnectionState to, Clos
     watch_idle(c);
   }
   update_gauges();
+  if (observer_) observer_(c->id(), from, to, reason);
   if (to == ConnectionState::kClosed || to == ConnectionState::kIdle) notify_waiter();
+}
+
+namespace {
+
+// Reads and drops whatever arrives until the peer's FIN (or an error, or the linger timer closing
+// the socket), then closes.
+void read_until_fin(const std::shared_ptr<PooledConnection>& c,
+                    const std::shared_ptr<std::array<char, 4096>>& scratch) {
+  c->socket().async_read_some(asio::buffer(*scratch),
+                              [c, scratch](const boost::system::error_code& ec, std::size_t) {
+                                if (!ec) {
+                                  read_until_fin(c, scratch);
+                                  return;
+                                }
+                                c->idle_timer.cancel();
+                                boost::system::error_code ignored;
+                                c->socket().close(ignored);
+                              });
+}
+
+}  // namespace
+
+void ConnectionPool::close_socket(const ConnectionPtr& c, CloseReason reason) {
+  boost::system::error_code ec;
+  const bool ours = reason == CloseReason::kIdleTimeout || reason == CloseReason::kMaxLifetime ||
+                    reason == CloseReason::kShutdown;
+  if (!options_.new_connection_per_probe || !c->established || !ours || !c->socket().is_open()) {
+    c->socket().close(ec);
+    return;
+  }
+  // A close() with unread bytes sends an RST instead of a FIN (RFC 2525 §2.17): a talk-first
+  // server's banner is read and dropped first, then our FIN goes out. Bytes still in flight would
+  // meet the same RST once the socket is gone, so it stays open, reading, until the peer's FIN or
+  // kCloseLinger (not at shutdown: nothing runs the handlers then).
+  drain_and_inspect(c->socket().native_handle());
+  c->socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (ec || reason == CloseReason::kShutdown) {
+    c->socket().close(ec);
+    return;
+  }
+  c->idle_timer.expires_after(kCloseLinger);
+  c->idle_timer.async_wait([c](const boost::system::error_code& timer_ec) {
+    if (timer_ec) return;
+    boost::system::error_code ignored;
+    c->socket().close(ignored);
+  });
+  read_until_fin(c, std::make_shared<std::array<char, 4096>>());
+}
+
+void ConnectionPool::record_tcp_info(PooledConnection& connection) {
+  if (!connection.socket().is_open()) return;
+  tcp_info info{};
+  socklen_t length = sizeof info;
+  if (::getsockopt(connection.socket().native_handle(), IPPROTO_TCP, TCP_INFO, &info, &length) !=
+      0) {
+    return;
+  }
+  const std::uint32_t total = info.tcpi_total_retrans;
+  const std::uint32_t added =
+      total >= connection.retransmits_counted ? total - connection.retransmits_counted : 0;
+  connection.retransmits_counted = total;
+  std::optional<double> rtt;
+  if (info.tcpi_rtt > 0) rtt = static_cast<double>(info.tcpi_rtt) / 1e6;  // microseconds
+  metrics_.tcp_info(rtt, added);
 }
 
 void ConnectionPool::update_gauges() {
@@ -351,8 +425,18 @@ asio::awaitable<Lease> ConnectionPool::acquire(AttemptTimings& timings, bool req
     }
   }
   while (open_count() >= std::max(1, options_.settings.max_connections)) {
+    if (!idle_.empty() && !require_new) {
+      // Woken by a busy -> idle transition: that connection is ours.
+      if (auto c = take_idle()) {
+        lease.connection = std::move(c);
+        lease.reused = true;
+        metrics_.request(true);
+        co_return lease;
+      }
+      continue;  // every idle one was unhealthy and closed: a slot is free now
+    }
     if (!idle_.empty()) {
-      // Only a resend (require_new) gets here with idle connections: evict the least recent.
+      // A resend (require_new) must not reuse: evict the least recent idle connection.
       transition(idle_.front(), ConnectionState::kClosed, CloseReason::kIdleTimeout);
       continue;
     }
@@ -371,13 +455,12 @@ asio::awaitable<Lease> ConnectionPool::acquire(AttemptTimings& timings, bool req
   }
 
   auto c = std::make_shared<PooledConnection>(executor_, ++next_id_, options_.tls);
-  c->state = ConnectionState::kConnecting;
-  connecting_.push_back(c);
-  update_gauges();
+  transition(c, ConnectionState::kConnecting);
   // connect_timeout bounds resolve + connect + TLS together. Closing the socket (not cancelling)
   // also stops async_connect from trying the next address.
   Deadline deadline(executor_, deadline_at - Clock::now(), [this, c] {
     resolver_.cancel();
+    record_tcp_info(*c);  // the SYNs it retransmitted in vain
     boost::system::error_code ignored;
     c->socket().close(ignored);
   });
@@ -386,6 +469,7 @@ asio::awaitable<Lease> ConnectionPool::acquire(AttemptTimings& timings, bool req
     lease.phase = phase;
     lease.deadline_expired = deadline.expired();
     if (stopped_) lease.error = ProbeError::kPoolStopped;
+    record_tcp_info(*c);
     transition(c, ConnectionState::kClosed, CloseReason::kError);
   };
 
@@ -466,6 +550,10 @@ void ConnectionPool::release(const ConnectionPtr& c, const Release& how) {
   if (c->retire || lifetime_expired(*c, now)) {
     if (!c->retire) resolver_.invalidate();
     transition(c, ConnectionState::kClosed, CloseReason::kMaxLifetime);
+    return;
+  }
+  if (options_.new_connection_per_probe) {
+    transition(c, ConnectionState::kClosed, CloseReason::kIdleTimeout);  // idle timeout zero
     return;
   }
   c->server_keep_alive = how.server_keep_alive;

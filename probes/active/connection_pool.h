@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -60,6 +61,10 @@ struct PoolOptions {
   std::uint16_t port = 0;
   boost::asio::ssl::context* tls = nullptr;  // null: plain TCP
   bool talks_first_ok = false;  // tcp://: bytes on an idle connection are read and dropped
+  // tcp://: no connection is kept idle; each is closed after its request (reason idle_timeout: its
+  // idle timeout is zero) and gracefully: unread bytes drained, our FIN, the peer's FIN awaited for
+  // at most kCloseLinger, so the peer never sees an RST from us.
+  bool new_connection_per_probe = false;
 };
 
 class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
@@ -69,6 +74,13 @@ class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
   // An idle connection that received bytes gets this long for the FIN that usually follows (a 408
   // or a TLS close_notify precedes the FIN by microseconds).
   static constexpr std::chrono::milliseconds kSettleTime{100};
+  // How long a graceful close keeps reading (and dropping) for the peer's FIN before closing.
+  static constexpr std::chrono::milliseconds kCloseLinger{1000};
+
+  // Called after every state change, with the state left and the state entered (a connection's
+  // first is kNew -> kConnecting); `reason` matters only for kClosed. For tests and debugging.
+  using TransitionObserver = std::function<void(std::uint64_t id, ConnectionState from,
+                                                ConnectionState to, CloseReason reason)>;
 
   static std::shared_ptr<ConnectionPool> create(const boost::asio::any_io_executor& executor,
                                                 PoolOptions options, TargetMetrics& metrics);
@@ -89,6 +101,13 @@ class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
   void stop();
   bool stopped() const { return stopped_; }
 
+  // Adds the connection's TCP_INFO to the target's metrics: its smoothed RTT becomes
+  // connwatch_probe_tcp_rtt_seconds, its tcpi_total_retrans growth since the last call goes to
+  // connwatch_probe_tcp_retransmits_total. Nothing when the socket is closed or has no RTT yet.
+  void record_tcp_info(PooledConnection& connection);
+
+  void set_transition_observer(TransitionObserver observer) { observer_ = std::move(observer); }
+
   PoolView view() const;
   const TargetResolver& resolver() const { return resolver_; }
   const PoolOptions& options() const { return options_; }
@@ -102,7 +121,8 @@ class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
   // The one place a connection changes state.
   void transition(const ConnectionPtr& c, ConnectionState to,
                   CloseReason reason = CloseReason::kError);
-  std::vector<ConnectionPtr>& list_for(ConnectionState state);
+  std::vector<ConnectionPtr>* list_for(ConnectionState state);
+  void close_socket(const ConnectionPtr& c, CloseReason reason);
   int open_count() const;
 
   ConnectionPtr take_idle();
@@ -132,6 +152,7 @@ class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
   std::chrono::milliseconds last_idle_timeout_;
   std::optional<std::chrono::seconds> last_server_keep_alive_;
   unsigned warned_ = 0;
+  TransitionObserver observer_;
 };
 
 }  // namespace connwatch::active

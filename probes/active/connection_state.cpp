@@ -4,6 +4,8 @@ namespace connwatch::active {
 
 std::string_view to_string(ConnectionState state) {
   switch (state) {
+    case ConnectionState::kNew:
+      return "new";
     case ConnectionState::kConnecting:
       return "connecting";
     case ConnectionState::kIdle:

@@ -5,7 +5,8 @@
 
 namespace connwatch::active {
 
-enum class ConnectionState { kConnecting, kIdle, kBusy, kClosed };
+// kNew: made, not yet in the pool; its first transition (to kConnecting) puts it in.
+enum class ConnectionState { kNew, kConnecting, kIdle, kBusy, kClosed };
 std::string_view to_string(ConnectionState state);
 
 }  // namespace connwatch::active

@@ -34,7 +34,7 @@ class PooledConnection {
   TlsStream* tls() { return tls_.get(); }
   boost::beast::flat_buffer& buffer() { return buffer_; }
 
-  ConnectionState state = ConnectionState::kConnecting;
+  ConnectionState state = ConnectionState::kNew;
   // Bumped on every transition: a handler started in one state ignores completions in another.
   std::uint64_t generation = 0;
   bool established = false;  // the TCP handshake completed (counted in opened_total)
@@ -50,6 +50,8 @@ class PooledConnection {
   std::chrono::milliseconds idle_timeout{0};
   std::optional<std::chrono::seconds> server_keep_alive;
   boost::asio::steady_timer idle_timer;
+  // TCP_INFO's tcpi_total_retrans already added to the target's retransmits counter.
+  std::uint32_t retransmits_counted = 0;
 
  private:
   std::uint64_t id_;

@@ -117,6 +117,7 @@ std::shared_ptr<ConnectionPool> ProbeHarness::make_pool() const {
   options.port = target_.url.port;
   options.tls = prober_ != nullptr && prober_->tls ? tls_ : nullptr;
   options.talks_first_ok = prober_ != nullptr && prober_->talks_first_ok;
+  options.new_connection_per_probe = prober_ != nullptr && prober_->new_connection_per_probe;
   return ConnectionPool::create(executor_, std::move(options), *metrics_);
 }
 
@@ -183,13 +184,15 @@ asio::awaitable<ProbeHarness::Attempt> ProbeHarness::attempt(std::shared_ptr<Con
     bool expired = false;
     {
       // request_timeout bounds the whole exchange; closing the socket ends any pending I/O.
-      Deadline deadline(executor_, target_.pool.request_timeout, [connection] {
+      Deadline deadline(executor_, target_.pool.request_timeout, [pool, connection] {
+        pool->record_tcp_info(*connection);  // what it retransmitted while nothing answered
         boost::system::error_code ignored;
         connection->socket().close(ignored);
       });
       exchange = co_await prober_->probe(*connection, request_, lease.reused);
       expired = deadline.expired();
     }
+    pool->record_tcp_info(*connection);
     if (pool->stopped()) {
       result.abandoned = true;
       co_return result;
@@ -268,14 +271,18 @@ asio::awaitable<std::optional<ProbeReport>> ProbeHarness::run() {
       break;
     }
     auto delay = std::chrono::duration_cast<std::chrono::microseconds>(backoff_.next());
-    if (a.retry_after && *a.retry_after > delay) delay = *a.retry_after;  // a floor (RFC 9110)
-    if (delay > target_.interval) {
-      warn_once(kWarnRetryAfter,
-                fmt::format("the server asked to retry after {} ms, longer than the probe "
-                            "interval; not retrying",
-                            std::chrono::duration_cast<std::chrono::milliseconds>(delay).count()));
-      report.result = ProbeResult::kExhausted;
-      break;
+    if (a.retry_after) {
+      // The server asked (Retry-After): a floor, with the jittered backoff above it so that clients
+      // told the same time do not all come back at once (TCP-NOTES §6, RFC 9110 §10.2.3).
+      if (*a.retry_after > target_.interval) {
+        warn_once(kWarnRetryAfter,
+                  fmt::format("the server asked to retry after {} ms (Retry-After), longer than "
+                              "the probe interval; not retrying",
+                              a.retry_after->count()));
+        report.result = ProbeResult::kExhausted;
+        break;
+      }
+      delay += std::chrono::duration_cast<std::chrono::microseconds>(*a.retry_after);
     }
     if (!budget_.try_acquire_retry()) {
       warn_once(kWarnBudget, fmt::format("retry budget exhausted (budget_ratio {}): failing "

@@ -2,6 +2,9 @@
 // target's pool, runs the kind's prober under request_timeout, classifies each attempt, retries
 // idempotent probes with jittered backoff under a retry budget and Retry-After, resends at once on
 // a stale pooled connection, and records every number in TargetMetrics. One probe at a time.
+// Retry-After is a floor: the delay is the server's value plus the jittered backoff (TCP-NOTES
+// §6); only a Retry-After longer than the interval ends the probe early (result exhausted, with a
+// warning). A backoff alone longer than the interval is waited out like any other.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>

@@ -9,9 +9,9 @@ namespace connwatch::active {
 namespace {
 
 constexpr std::array kProbers{
-    ProberEntry{config::Scheme::kHttp, "http", false, false, &probe_http},
-    ProberEntry{config::Scheme::kHttps, "https", true, false, &probe_http},
-    ProberEntry{config::Scheme::kTcp, "tcp", false, true, &probe_tcp},
+    ProberEntry{config::Scheme::kHttp, "http", false, false, false, &probe_http},
+    ProberEntry{config::Scheme::kHttps, "https", true, false, false, &probe_http},
+    ProberEntry{config::Scheme::kTcp, "tcp", false, true, true, &probe_tcp},
 };
 
 }  // namespace

@@ -15,6 +15,10 @@ struct ProberEntry {
   std::string_view kind;  // to_string(scheme): "http", "https", "tcp"
   bool tls;               // the pool does a TLS handshake on new connections
   bool talks_first_ok;    // bytes from the server on an idle connection are not an error
+  // Every probe dials a new connection and closes it gracefully afterwards (no idle connection is
+  // kept): the probe then checks the network and the listener every time, as blackbox_exporter's
+  // tcp prober does. A pooled connection would only show the local socket's view (SPEC §4).
+  bool new_connection_per_probe;
   ProbeFunction probe;
 };
 

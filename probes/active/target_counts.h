@@ -26,6 +26,8 @@ struct TargetCounts {
   int active = 0;
   int idle = 0;
   std::optional<double> peer_idle_close_seconds;  // shortest seen
+  std::uint64_t tcp_retransmits = 0;              // TCP_INFO of the probe connections
+  std::optional<double> tcp_rtt_seconds;          // smoothed RTT, last reading
 };
 
 }  // namespace connwatch::active

@@ -93,6 +93,8 @@ nlohmann::json to_json(const TargetSnapshot& s) {
       {"pool", pool},
       {"dns", {{"resolutions", c.dns_resolutions}, {"address_changes", c.dns_address_changes}}},
       {"addresses", s.addresses},
+      {"tcp",
+       {{"rtt_seconds", optional_number(c.tcp_rtt_seconds)}, {"retransmits", c.tcp_retransmits}}},
   };
 }
 

@@ -1,5 +1,6 @@
-// tcp://host:port: the connection itself is the probe. A new connection proved itself by
-// connecting; a pooled one is checked with the kernel (still ESTABLISHED, no RST, no FIN).
+// tcp://host:port: the connection itself is the probe. The pool dials a new connection for every
+// tcp probe (ProberEntry::new_connection_per_probe), so connecting proves the path and the listener
+// each time; the pool closes it gracefully afterwards (POOL.md "tcp:// targets").
 #pragma once
 
 #include "probes/active/prober.h"

@@ -154,9 +154,16 @@ interval = "1s"
                                     outcome="http_status"), 2)
         self.assertEqual(self.value("connwatch_probe_success", target="flapping"), 1)
 
-    def test_tcp_target_connects_once_and_reuses_the_connection(self):
+    def test_tcp_target_dials_a_new_connection_for_every_probe(self):
+        # SPEC §4: a tcp probe checks the network every time, so it never reuses a connection.
         self.only("echo", "success")
-        self.assertEqual(self.value("connwatch_pool_connections_opened_total", target="echo"), 1)
+        probes = self.value("connwatch_probe_attempts_total", target="echo", outcome="success")
+        self.assertEqual(self.value("connwatch_pool_connections_opened_total", target="echo"),
+                         probes)
+        self.assertEqual(self.value("connwatch_pool_requests_total", target="echo",
+                                    connection="reused"), 0)
+        self.assertEqual(self.value("connwatch_pool_connections", target="echo", state="idle"),
+                         0)
 
     def test_landing_page_shows_each_targets_last_result(self):
         status, body, _ = self.agent.get("/")
