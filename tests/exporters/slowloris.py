@@ -35,9 +35,12 @@ def main():
     want = a.connections + 64
     if soft < want:
         if hard != resource.RLIM_INFINITY and hard < want:
-            print(f"RLIMIT_NOFILE hard limit {hard} < {want}", file=sys.stderr)
+            hard = want  # root (CAP_SYS_RESOURCE) may raise the hard limit too
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        except (ValueError, OSError) as e:
+            print(f"cannot raise RLIMIT_NOFILE to {want}: {e}", file=sys.stderr)
             return 2
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
     sel = selectors.DefaultSelector()
     timers = []  # (when, seq, action, slot)
