@@ -214,6 +214,15 @@ basic_auth_users:
             self.assertIn(f"{path}:4:3: tls_server_config.min_versoin: unknown key",
                           agent.output())
 
+    def test_the_web_config_file_flag_reads_the_same_file(self):
+        path = self.dir / "flag.yml"
+        path.write_text(f"basic_auth_users:\n  prometheus: '{SHA256}'\n")
+        with AgentProcess(BASE, args=["--web.config.file", str(path)]) as agent:
+            self.wait_listening(agent)
+            url = f"http://127.0.0.1:{agent.port}/metrics"
+            self.assertEqual(curl(url)[1], "401")
+            self.assertEqual(curl("-u", "prometheus:s3cret", url)[1], "200")
+
     def test_config_file_and_the_inline_keys_exclude_each_other(self):
         path = self.dir / "web.yml"
         path.write_text("")
