@@ -39,8 +39,12 @@ struct AgentSettings {
 };
 
 struct WebSettings {
-  std::string config_file;  // exporter-toolkit web config (YAML); --web.config.file overrides
-  std::string tls_cert;     // PEM; both set = HTTPS
+  // An exporter-toolkit web configuration (YAML: tls_server_config, basic_auth_users, ...), read
+  // by the HTTP server and re-read when it changes (exporters/web_config.h). A relative path is
+  // relative to the TOML file's directory. --web.config.file overrides it. Set, the three keys
+  // below must not be: they are the older inline spelling of the same settings.
+  std::string config_file;
+  std::string tls_cert;  // PEM; both set = HTTPS
   std::string tls_key;
   std::map<std::string, std::string> basic_auth_users;  // user -> bcrypt or sha256 hash
 

@@ -348,6 +348,14 @@ void read_agent(TableReader& r, AgentSettings& agent) {
 }
 
 void read_web(TableReader& r, WebSettings& web) {
+  if (const toml::node* node = r.find("config_file")) {
+    r.read("config_file", web.config_file);
+    const auto& source = node->source().path;
+    if (!web.config_file.empty() && source &&
+        std::filesystem::path(web.config_file).is_relative()) {
+      web.config_file = (std::filesystem::path(*source).parent_path() / web.config_file).string();
+    }
+  }
   r.read("tls_cert", web.tls_cert);
   r.read("tls_key", web.tls_key);
   if (web.tls_cert.empty() != web.tls_key.empty()) {
@@ -364,6 +372,12 @@ void read_web(TableReader& r, WebSettings& web) {
         r.error(hash, key, "want a password hash string");
       }
     }
+  }
+  if (!web.config_file.empty() &&
+      (!web.tls_cert.empty() || !web.tls_key.empty() || !web.basic_auth_users.empty())) {
+    r.diagnostics().error(r.table().source(), r.dotted("config_file"),
+                          "config_file and tls_cert/tls_key/basic_auth_users exclude each other: "
+                          "put TLS and users in the web config file");
   }
 }
 

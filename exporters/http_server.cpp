@@ -15,11 +15,13 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <chrono>
-#include <set>
+#include <optional>
 #include <system_error>
 
 #include "connwatch/version.h"
 #include "exporters/basic_auth.h"
+#include "exporters/connection_table.h"
+#include "exporters/web_config_watcher.h"
 
 namespace connwatch::exporters {
 
@@ -34,25 +36,15 @@ namespace {
 // A scrape is a small GET; anything larger or slower than this is not a Prometheus server.
 constexpr std::uint32_t kHeaderLimit = 8 * 1024;
 constexpr std::uint64_t kBodyLimit = std::uint64_t{64} * 1024;
+// Whole header, counted from accept (TLS handshake included) or from a later request's first
+// byte, not reset by bytes that trickle in: Go's ReadHeaderTimeout, nginx's client_header_timeout.
+constexpr auto kHeaderTimeout = 10s;
+constexpr auto kBodyTimeout = 10s;
 constexpr auto kIdleTimeout = 60s;  // above Prometheus' default scrape interval, so scrapes reuse
+constexpr auto kWriteTimeout = 30s;
+constexpr auto kErrorWriteTimeout = 2s;  // a 400/413/431 before closing
 constexpr std::size_t kMaxConnections = 256;
-constexpr auto kHandshakeTimeout = 10s;
-
-// TLS 1.2 and up, the server's cipher preference, no renegotiation: what exporter-toolkit does
-// by default with Go's crypto/tls.
-std::unique_ptr<asio::ssl::context> make_tls(const config::WebSettings& web) {
-  if (web.tls_cert.empty()) return nullptr;
-  auto tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
-  tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                   asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
-  boost::system::error_code ec;
-  tls->use_certificate_chain_file(web.tls_cert, ec);
-  if (ec) throw std::runtime_error("web.tls_cert " + web.tls_cert + ": " + ec.message());
-  tls->use_private_key_file(web.tls_key, asio::ssl::context::pem, ec);
-  if (ec) throw std::runtime_error("web.tls_key " + web.tls_key + ": " + ec.message());
-  return tls;
-}
+constexpr std::size_t kFirstReadSize = 1024;
 
 tcp::endpoint resolve_listen(asio::io_context& io, const config::ListenAddress& address) {
   if (address.host.empty()) return {tcp::v6(), address.port};
@@ -82,21 +74,64 @@ Response text_response(const Request& request, http::status status, std::string 
   return response;
 }
 
+namespace {
+
+// The response to a request that cannot be served (400, 413, 431), closing the connection.
+Response error_response(http::status status, std::string body) {
+  Response response{status, 11};
+  response.set(http::field::server, std::string("connwatch/") + kVersion);
+  response.set(http::field::content_type, "text/plain; charset=utf-8");
+  response.set(http::field::connection, "close");
+  response.keep_alive(false);
+  response.body() = std::move(body);
+  response.prepare_payload();
+  return response;
+}
+
+// What a failed read answers, if anything: malformed requests and exceeded limits get a status,
+// a closed, reset or timed-out connection gets nothing.
+std::optional<Response> answer_for(const boost::system::error_code& ec) {
+  if (ec == http::error::header_limit) {
+    return error_response(http::status::request_header_fields_too_large,
+                          "431 Request Header Fields Too Large\n");
+  }
+  if (ec == http::error::body_limit) {
+    return error_response(http::status::payload_too_large, "413 Payload Too Large\n");
+  }
+  if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
+      ec == http::error::need_more || ec == http::error::need_buffer) {
+    return std::nullopt;
+  }
+  if (ec.category() == http::make_error_code(http::error::bad_method).category()) {
+    return error_response(http::status::bad_request, "400 Bad Request\n");
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
   State(asio::io_context& context, const config::WebSettings& web)
-      : io(context), acceptor(context), tls(make_tls(web)), auth(web.basic_auth_users) {}
+      : io(context), acceptor(context), web_config(web), connections(kMaxConnections) {}
 
   asio::io_context& io;
   tcp::acceptor acceptor;
-  std::unique_ptr<asio::ssl::context> tls;  // null: plain HTTP
-  BasicAuth auth;
+  WebConfigWatcher web_config;
   std::map<std::string, Handler> routes;
-  // Every open connection's TCP layer, so stop() can close them.
-  std::set<std::shared_ptr<beast::tcp_stream>> sessions;
+  ConnectionTable connections;
   bool stopped = false;
 
-  Response dispatch(const Request& request) {
-    if (!auth.allows(request[http::field::authorization])) {
+  Response dispatch(const Request& request, const ActiveWebConfig& web) {
+    Response response = route_request(request, web);
+    for (const auto& [name, value] : web.config.headers) response.set(name, value);
+    return response;
+  }
+
+  Response route_request(const Request& request, const ActiveWebConfig& web) {
+    if (!web.rate_limit->allow()) {
+      return text_response(request, http::status::too_many_requests, "Too Many Requests\n");
+    }
+    if (!web.auth->allows(request[http::field::authorization])) {
       Response response = text_response(request, http::status::unauthorized, "Unauthorized\n");
       response.set(http::field::www_authenticate, "Basic realm=\"connwatch\"");
       return response;
@@ -124,71 +159,140 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
         co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
         continue;
       }
-      if (sessions.size() >= kMaxConnections) {
-        socket.close(ec);
-        continue;
-      }
-      if (tls) {
+      // The configuration in force now (re-read if its files changed) serves this connection.
+      std::shared_ptr<const ActiveWebConfig> web = web_config.current();
+      if (web->tls) {
         auto stream =
-            std::make_shared<beast::ssl_stream<beast::tcp_stream>>(std::move(socket), *tls);
-        // The TCP layer, owned by the TLS stream: what stop() closes.
-        sessions.insert(std::shared_ptr<beast::tcp_stream>(stream, &stream->next_layer()));
-        asio::co_spawn(io, tls_session(stream), asio::detached);
+            std::make_shared<beast::ssl_stream<beast::tcp_stream>>(std::move(socket), *web->tls);
+        // The TCP layer, owned by the TLS stream: what eviction and stop() close.
+        std::shared_ptr<beast::tcp_stream> tcp_layer(stream, &stream->next_layer());
+        const auto id = admit(ConnPhase::kHandshake, tcp_layer);
+        if (!id) continue;
+        asio::co_spawn(io, tls_session(stream, *id, web), asio::detached);
       } else {
         auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
-        sessions.insert(stream);
-        asio::co_spawn(io, plain_session(stream), asio::detached);
+        const auto id = admit(ConnPhase::kReadingHeader, stream);
+        if (!id) continue;
+        asio::co_spawn(io, plain_session(stream, *id), asio::detached);
       }
     }
   }
 
-  // Requests and responses on one connection until either side is done.
+  // A slot in the connection table, evicting the longest-waiting connection at the limit; the
+  // header deadline starts now. nullopt (the new connection closed): every slot is writing.
+  std::optional<ConnectionTable::Id> admit(ConnPhase phase,
+                                           const std::shared_ptr<beast::tcp_stream>& tcp_layer) {
+    const std::uint64_t evicted_before = connections.evicted();
+    const auto id = connections.admit(phase, [tcp_layer] {
+      boost::system::error_code ignored;
+      tcp_layer->socket().close(ignored);
+    });
+    if (!id) {
+      spdlog::debug("http: {} connections open, all writing: new connection refused",
+                    connections.size());
+      boost::system::error_code ignored;
+      tcp_layer->socket().close(ignored);
+      return std::nullopt;
+    }
+    if (connections.evicted() != evicted_before) {
+      spdlog::debug("http: {} connections open: the longest waiting gave way ({} so far)",
+                    connections.size(), connections.evicted());
+    }
+    tcp_layer->expires_after(kHeaderTimeout);
+    return id;
+  }
+
   template <typename Stream>
-  asio::awaitable<void> serve(Stream& stream, beast::tcp_stream& tcp_layer) {
+  asio::awaitable<void> write_error(Stream& stream, beast::tcp_stream& tcp_layer,
+                                    const boost::system::error_code& read_error) {
+    std::optional<Response> answer = answer_for(read_error);
+    if (!answer) co_return;
+    boost::system::error_code ec;
+    tcp_layer.expires_after(kErrorWriteTimeout);
+    co_await http::async_write(stream, *answer, asio::redirect_error(asio::use_awaitable, ec));
+  }
+
+  // Requests and responses on one connection until either side is done. The first request's
+  // header deadline was set at accept.
+  template <typename Stream>
+  asio::awaitable<void> serve(Stream& stream, beast::tcp_stream& tcp_layer,
+                              ConnectionTable::Id id) {
     beast::flat_buffer buffer;
     boost::system::error_code ec;
-    for (;;) {
+    for (bool first = true;; first = false) {
+      if (!first) {
+        // Idle until the next request's first byte, then the whole header within the deadline.
+        if (buffer.size() == 0) {
+          tcp_layer.expires_after(kIdleTimeout);
+          const std::size_t n = co_await stream.async_read_some(
+              buffer.prepare(kFirstReadSize), asio::redirect_error(asio::use_awaitable, ec));
+          if (ec) break;
+          buffer.commit(n);
+        }
+        connections.on(id, ConnEvent::kFirstByte);
+        tcp_layer.expires_after(kHeaderTimeout);
+      }
       http::request_parser<http::string_body> parser;
       parser.header_limit(kHeaderLimit);
       parser.body_limit(kBodyLimit);
-      tcp_layer.expires_after(kIdleTimeout);
-      co_await http::async_read(stream, buffer, parser,
-                                asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) break;
+      co_await http::async_read_header(stream, buffer, parser,
+                                       asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) {
+        co_await write_error(stream, tcp_layer, ec);
+        break;
+      }
+      connections.on(id, ConnEvent::kHeaderRead);
+      if (!parser.is_done()) {
+        tcp_layer.expires_after(kBodyTimeout);
+        co_await http::async_read(stream, buffer, parser,
+                                  asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) {
+          co_await write_error(stream, tcp_layer, ec);
+          break;
+        }
+      }
+      connections.on(id, ConnEvent::kRequestRead);
       Request request = parser.release();
-      Response response = dispatch(request);
-      tcp_layer.expires_after(kIdleTimeout);
+      // Users, headers and the rate limit as the file says now; the TLS context stays the one
+      // the connection was accepted with.
+      Response response = dispatch(request, *web_config.current());
+      tcp_layer.expires_after(kWriteTimeout);
       co_await http::async_write(stream, response, asio::redirect_error(asio::use_awaitable, ec));
       if (ec || response.need_eof()) break;
+      connections.on(id, ConnEvent::kResponseWritten);
     }
   }
 
-  asio::awaitable<void> plain_session(std::shared_ptr<beast::tcp_stream> stream) {
+  asio::awaitable<void> plain_session(std::shared_ptr<beast::tcp_stream> stream,
+                                      ConnectionTable::Id id) {
     auto self = shared_from_this();
-    co_await serve(*stream, *stream);
+    co_await serve(*stream, *stream, id);
     boost::system::error_code ec;
     stream->socket().shutdown(tcp::socket::shutdown_send, ec);
     stream->close();
-    sessions.erase(stream);
+    connections.remove(id);
   }
 
-  asio::awaitable<void> tls_session(std::shared_ptr<beast::ssl_stream<beast::tcp_stream>> stream) {
+  asio::awaitable<void> tls_session(std::shared_ptr<beast::ssl_stream<beast::tcp_stream>> stream,
+                                    ConnectionTable::Id id,
+                                    std::shared_ptr<const ActiveWebConfig> web) {
     auto self = shared_from_this();
-    const std::shared_ptr<beast::tcp_stream> key(stream, &stream->next_layer());
     boost::system::error_code ec;
-    stream->next_layer().expires_after(kHandshakeTimeout);
     // Plain HTTP to a TLS port fails here: the connection is closed without an answer.
     co_await stream->async_handshake(asio::ssl::stream_base::server,
                                      asio::redirect_error(asio::use_awaitable, ec));
     if (!ec) {
-      co_await serve(*stream, stream->next_layer());
-      stream->next_layer().expires_after(kHandshakeTimeout);
+      connections.on(id, ConnEvent::kHandshakeDone);
+      co_await serve(*stream, stream->next_layer(), id);
+      stream->next_layer().expires_after(kErrorWriteTimeout);
       co_await stream->async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
     } else {
       spdlog::debug("http: TLS handshake failed: {}", ec.message());
     }
     stream->next_layer().close();
-    sessions.erase(key);
+    connections.remove(id);
+    stream.reset();  // the context (and its verify callback) outlives every stream made with it
+    web.reset();
   }
 };
 
@@ -230,7 +334,7 @@ void HttpServer::stop() {
   state_->stopped = true;
   boost::system::error_code ec;
   state_->acceptor.close(ec);
-  for (const auto& stream : state_->sessions) stream->socket().close(ec);
+  state_->connections.close_all();
 }
 
 std::uint16_t HttpServer::port() const {

@@ -29,10 +29,18 @@ Response text_response(const Request& request, boost::beast::http::status status
 class HttpServer {
  public:
   // Binds and listens. Throws std::system_error naming the address when it cannot (port in use,
-  // address not local), std::runtime_error when [web]'s certificate or key does not load: startup
-  // errors, reported once, before anything runs. `web` turns on HTTPS (tls_cert + tls_key) and
-  // basic auth (basic_auth_users: user -> crypt(3) hash, bcrypt "$2b$" or sha256-crypt "$5$"),
-  // as the Prometheus exporter-toolkit's web config does; both guard every path.
+  // address not local), std::runtime_error (WebConfigError) when the web configuration does not
+  // load: startup errors, reported once, before anything runs. `web` is [web]: an
+  // exporter-toolkit web config file (web_config.h: TLS, client certificates, basic auth,
+  // headers, rate limit), or the inline tls_cert/tls_key/basic_auth_users keys; either guards
+  // every path and is re-read when its files change (web_config_watcher.h).
+  //
+  // Slow clients cannot lock scrapes out (issue 21): a request's header must arrive whole within
+  // kHeaderTimeout (10 s; for the first request counted from accept, TLS handshake included; for
+  // later ones from their first byte), its body within 10 s more; an idle keep-alive connection
+  // lasts 60 s. At most 256 connections are open; at the limit the one that has waited longest
+  // without a request in progress gives way to the new one (connection_table.h). A header over
+  // 8 KiB is answered 431, a body over 64 KiB 413, a malformed request 400.
   HttpServer(boost::asio::io_context& io, const config::ListenAddress& address,
              const config::WebSettings& web = {});
   ~HttpServer();

@@ -9,6 +9,7 @@ packages=(
   # libraries (the fixed stack)
   libboost-dev libpcap-dev prometheus-cpp-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libcap-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libyaml-cpp-dev  # the exporter-toolkit web config (--web.config.file)
   # what the tests meet as a user would: promtool, a real Prometheus, Alertmanager and
   # Pushgateway (the fleet test's alert path and --diagnose --push-gateway), curl, the lab's tools
   prometheus prometheus-alertmanager prometheus-pushgateway

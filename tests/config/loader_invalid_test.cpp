@@ -70,6 +70,9 @@ const std::vector<InvalidCase> kInvalidCases = {
     {"tcp_url_without_port",
      {":3:7: target[0].url: bad URL: tcp:// URLs need a port, as in tcp://db.internal:5432"}},
     {"tls_cert_without_key", {":1:1: web.tls_key: tls_cert and tls_key must be set together"}},
+    {"web_config_file_and_inline_keys",
+     {":1:1: web.config_file: config_file and tls_cert/tls_key/basic_auth_users exclude each "
+      "other: put TLS and users in the web config file"}},
     {"unknown_key", {":2:1: agent.lisen: unknown key (did you mean \"listen\"?)"}},
     {"unknown_user", {":2:8: agent.user: no such user \"no-such-connwatch-user\""}},
     {"group_without_user",

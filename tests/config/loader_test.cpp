@@ -120,6 +120,16 @@ TEST(ConfigLoader, ReportsEveryErrorNotJustTheFirst) {
   }
 }
 
+TEST(ConfigLoader, WebConfigFileIsRelativeToTheTomlFile) {
+  EXPECT_EQ(parse_config("[web]\nconfig_file = \"web.yml\"\n", "/etc/connwatch/agent.toml")
+                .web.config_file,
+            "/etc/connwatch/web.yml");
+  EXPECT_EQ(parse_config("[web]\nconfig_file = \"/srv/web.yml\"\n", "/etc/connwatch/agent.toml")
+                .web.config_file,
+            "/srv/web.yml");
+  EXPECT_EQ(parse_config("", "agent.toml").web.config_file, "");
+}
+
 TEST(ConfigLoader, MissingFileNamesTheFile) {
   try {
     load_config_file("/nonexistent/agent.toml");
