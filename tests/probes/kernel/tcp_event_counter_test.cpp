@@ -23,7 +23,9 @@ TEST(TcpEventCounter, LabelValuesAreTheKernelFieldNamesOfSpec) {
   EXPECT_EQ(names, (std::set<std::string>{"OutRsts", "EstabResets", "AttemptFails",
                                           "TCPAbortOnData", "TCPAbortOnClose", "TCPAbortOnTimeout",
                                           "TCPAbortOnLinger", "TCPAbortOnMemory", "ListenOverflows",
-                                          "ListenDrops", "TCPTimeWaitOverflow"}));
+                                          "ListenDrops", "TCPTimeWaitOverflow", "TWRecycled",
+                                          "OutSegs", "RetransSegs", "TCPSynRetrans", "TCPTimeouts",
+                                          "TCPLostRetransmit"}));
 }
 
 TEST(TcpEventCounter, ReadsTheTcpCountersOfTheCapturedSnmp) {
@@ -60,6 +62,13 @@ TEST(TcpEventCounter, TakesEachValueFromItsOwnColumn) {
   EXPECT_EQ(value(c, TcpEventCounter::kTcpAbortOnTimeout), 1058U);
   EXPECT_EQ(value(c, TcpEventCounter::kTcpAbortOnLinger), 1059U);
   EXPECT_EQ(value(c, TcpEventCounter::kTcpTimeWaitOverflow), 1078U);
+  // Issue 23: the loss counters, from the same two files.
+  EXPECT_EQ(value(c, TcpEventCounter::kOutSegs), 2011U);
+  EXPECT_EQ(value(c, TcpEventCounter::kRetransSegs), 2012U);
+  EXPECT_EQ(value(c, TcpEventCounter::kTcpSynRetrans), 1101U);
+  EXPECT_EQ(value(c, TcpEventCounter::kTcpTimeouts), 1044U);
+  EXPECT_EQ(value(c, TcpEventCounter::kTcpLostRetransmit), 1038U);
+  EXPECT_EQ(value(c, TcpEventCounter::kTwRecycled), 1012U);
 }
 
 TEST(TcpEventCounter, LeavesCountersThisKernelLacksUnset) {
