@@ -100,11 +100,13 @@ NamespaceSnapshot KernelCollector::collect_namespace(const NetworkNamespace& ns)
 void KernelCollector::rank_namespaces(KernelSnapshot& snapshot) const {
   // The agent's own first and always with its series; then the most sockets; ties by name.
   auto& all = snapshot.namespaces;
-  std::stable_sort(all.begin(), all.end(), [](const NamespaceSnapshot& a, const NamespaceSnapshot& b) {
-    if (a.self != b.self) return a.self;
-    if (a.socket_count() != b.socket_count()) return a.socket_count() > b.socket_count();
-    return a.name < b.name;
-  });
+  std::stable_sort(all.begin(), all.end(),
+                   [](const NamespaceSnapshot& a, const NamespaceSnapshot& b) {
+                     if (a.self != b.self) return a.self;
+                     if (a.socket_count() != b.socket_count())
+                       return a.socket_count() > b.socket_count();
+                     return a.name < b.name;
+                   });
   std::size_t with_series = 0;
   for (auto& ns : all) {
     ns.own_series = ns.self || with_series < options_.max_namespaces;
@@ -155,9 +157,10 @@ KernelSnapshot KernelCollector::collect_once() {
     if (!read.failures.empty() && read.failures.front().collector == "setns") {
       ++snapshot.unreadable_namespaces;
       if (logged_unreadable_.insert(ns.inode).second) {
-        spdlog::warn("network namespace {} (inode {}) cannot be read: {} (logged once; needs "
-                     "CAP_SYS_ADMIN, and CAP_SYS_PTRACE for other users' processes)",
-                     ns.name, ns.inode, read.failures.front().error.message());
+        spdlog::warn(
+            "network namespace {} (inode {}) cannot be read: {} (logged once; needs "
+            "CAP_SYS_ADMIN, and CAP_SYS_PTRACE for other users' processes)",
+            ns.name, ns.inode, read.failures.front().error.message());
       }
       continue;
     }

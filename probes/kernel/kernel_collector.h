@@ -17,11 +17,10 @@
 #include <set>
 #include <vector>
 
-#include "probes/kernel/network_namespaces.h"
-#include "probes/kernel/socket_counter_history.h"
-
 #include "probes/kernel/kernel_options.h"
 #include "probes/kernel/kernel_snapshot.h"
+#include "probes/kernel/network_namespaces.h"
+#include "probes/kernel/socket_counter_history.h"
 
 namespace connwatch::kernel {
 

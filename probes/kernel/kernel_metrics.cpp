@@ -35,7 +35,9 @@ prometheus::Labels labels_of(const std::vector<std::string>& names,
 }
 
 // The netns label of a namespace's series.
-const std::string& label_of(const NamespaceSnapshot& ns) { return ns.own_series ? ns.name : kOther; }
+const std::string& label_of(const NamespaceSnapshot& ns) {
+  return ns.own_series ? ns.name : kOther;
+}
 
 // A snapshot built by hand (tests, older callers) may have no namespace list: its top-level
 // fields are then the agent's own namespace.
@@ -55,8 +57,7 @@ KernelMetrics::GaugeSeries::GaugeSeries(prometheus::Family<prometheus::Gauge>& f
                                         std::vector<std::string> labels)
     : family_(&family), labels_(std::move(labels)) {}
 
-void KernelMetrics::GaugeSeries::assign(
-    const std::vector<std::pair<LabelValues, double>>& values) {
+void KernelMetrics::GaugeSeries::assign(const std::vector<std::pair<LabelValues, double>>& values) {
   std::set<LabelValues> keep;
   for (const auto& [label_values, value] : values) {
     auto it = series_.find(label_values);
@@ -132,10 +133,11 @@ KernelMetrics::KernelMetrics(prometheus::Registry& registry)
                  "Smoothed RTT (tcp_info tcpi_rtt) of the established sockets to a destination: "
                  "their mean and their max."),
            {"netns", "destination", "stat"}),
-      namespaces_(gauge(registry, "connwatch_network_namespaces",
-                        "Network namespaces found on the host, by whether the agent could enter "
-                        "them (needs CAP_SYS_ADMIN, and CAP_SYS_PTRACE for other users' processes)."),
-                  {"readable"}),
+      namespaces_(
+          gauge(registry, "connwatch_network_namespaces",
+                "Network namespaces found on the host, by whether the agent could enter "
+                "them (needs CAP_SYS_ADMIN, and CAP_SYS_PTRACE for other users' processes)."),
+          {"readable"}),
       file_descriptors_(gauge(registry, "connwatch_file_descriptors",
                               "System-wide allocated file handles (/proc/sys/fs/file-nr)."),
                         {}),

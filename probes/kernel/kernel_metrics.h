@@ -66,8 +66,7 @@ class KernelMetrics {
   // A counter family whose series are created on first use and removed when not kept.
   class CounterSeries {
    public:
-    CounterSeries(prometheus::Family<prometheus::Counter>& family,
-                  std::vector<std::string> labels);
+    CounterSeries(prometheus::Family<prometheus::Counter>& family, std::vector<std::string> labels);
     void add(const LabelValues& values, double delta);
     void reset(const LabelValues& values);  // removes the series; the next add starts it anew
     void keep_only(const std::vector<LabelValues>& keep);

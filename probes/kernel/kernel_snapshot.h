@@ -27,9 +27,9 @@ struct CollectorFailure {
 // netstat), for the `netns`-labelled families.
 struct NamespaceSnapshot {
   std::uint64_t inode = 0;
-  std::string name;         // the `netns` label value (SPEC §4)
-  bool self = false;        // the agent's own namespace
-  bool own_series = true;   // among the top max_namespaces by socket count; else folded into other
+  std::string name;        // the `netns` label value (SPEC §4)
+  bool self = false;       // the agent's own namespace
+  bool own_series = true;  // among the top max_namespaces by socket count; else folded into other
   std::optional<EphemeralPortRange> port_range;
   std::optional<SocketTableSummary> sockets;
   TcpEventCounts tcp_events{};

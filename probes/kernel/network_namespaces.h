@@ -21,7 +21,7 @@ namespace connwatch::kernel {
 
 struct NetworkNamespace {
   std::uint64_t inode = 0;
-  std::string name;  // the `netns` label value
+  std::string name;   // the `netns` label value
   bool self = false;  // the agent's own
   // What to open for setns, in order: /run/netns/NAME, then /proc/PID/ns/net of a few processes
   // inside (one may exit between discovery and collection).

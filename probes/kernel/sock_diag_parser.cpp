@@ -168,8 +168,8 @@ SockDiagParseResult parse_sock_diag(std::span<const std::uint8_t> bytes, SocketV
         record.uid = diag.idiag_uid;
         record.timer = diag.idiag_timer;
         record.expires_ms = diag.idiag_expires;
-        record.cookie = (static_cast<std::uint64_t>(diag.id.idiag_cookie[1]) << 32) |
-                        diag.id.idiag_cookie[0];
+        record.cookie =
+            (static_cast<std::uint64_t>(diag.id.idiag_cookie[1]) << 32) | diag.id.idiag_cookie[0];
         if (!read_attributes(payload + sizeof(inet_diag_msg), payload_len - sizeof(inet_diag_msg),
                              record)) {
           result.error = SockDiagError::kMalformed;

@@ -42,7 +42,9 @@ inline constexpr std::uint8_t kSockDiagInfoExtension = 1U << (2 - 1);  // INET_D
 
 // A SOCK_DIAG_BY_FAMILY dump request for TCP sockets of one family in the given states;
 // `extensions` is the idiag_ext bit set (0: the fixed part only).
-std::array<std::uint8_t, kSockDiagRequestSize> build_sock_diag_request(
-    IpFamily family, std::uint32_t states, std::uint32_t sequence, std::uint8_t extensions = 0);
+std::array<std::uint8_t, kSockDiagRequestSize> build_sock_diag_request(IpFamily family,
+                                                                       std::uint32_t states,
+                                                                       std::uint32_t sequence,
+                                                                       std::uint8_t extensions = 0);
 
 }  // namespace connwatch::kernel

@@ -46,17 +46,15 @@ void ListeningPorts::on_socket(const SocketRecord& socket) {
 
 SocketTableAggregator::SocketTableAggregator(const EphemeralPortRange& range,
                                              const PortSet& listening_ports,
-                                             std::size_t max_tracked,
-                                             SocketCounterHistory* history)
+                                             std::size_t max_tracked, SocketCounterHistory* history)
     : range_(range), listening_(listening_ports), max_tracked_(max_tracked), history_(history) {}
 
 void SocketTableAggregator::on_socket(const SocketRecord& socket) {
   ++by_state_[index_of(socket.state)];
   ++sockets_;
   if (socket.state == TcpState::kListen) return;
-  const bool accepted =
-      listening_.test(socket.local.port) ||
-      (socket.local.port < range_.low && range_.is_ephemeral(socket.remote.port));
+  const bool accepted = listening_.test(socket.local.port) ||
+                        (socket.local.port < range_.low && range_.is_ephemeral(socket.remote.port));
   const Endpoint& destination = accepted ? socket.local : socket.remote;
   if (socket.state == TcpState::kTimeWait) {
     bump(time_wait_, destination, max_tracked_, time_wait_untracked_);

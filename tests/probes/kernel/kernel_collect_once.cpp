@@ -14,6 +14,8 @@
 //  "rss_before_kib", "rss_after_kib", "hwm_kib"}.
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
@@ -89,6 +91,8 @@ void print_text(const KernelSnapshot& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Logs (a namespace that cannot be entered, ...) to stderr: stdout is the result.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("kernel-collect-once"));
   std::string format = "json";
   KernelOptions options;
   int repeat = 0;

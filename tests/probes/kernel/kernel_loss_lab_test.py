@@ -39,7 +39,8 @@ while True:
             sel.unregister(key.fileobj); key.fileobj.close()
 """
 
-# Connects, prints "connected", uploads for SECONDS, waits until every byte is acknowledged
+# Connects, prints "connected", uploads for SECONDS (the last port paced at about 4 MB/s, the
+# others as fast as they go), waits until every byte is acknowledged
 # (TIOCOUTQ 0: retransmissions done), prints "sent", then holds the connections until stdin closes.
 UPLOAD = """
 import fcntl, socket, struct, sys, termios, time
@@ -49,9 +50,14 @@ print("connected", flush=True)
 for c in conns: c.setblocking(False)
 chunk = b"x" * 65536
 end = time.monotonic() + seconds
+paced, n = conns[-1], 0
 while time.monotonic() < end:
-    for c in conns:
+    for c in conns[:-1]:
         try: c.send(chunk)
+        except BlockingIOError: pass
+    n += 1
+    if n % 16 == 0:
+        try: paced.send(chunk)
         except BlockingIOError: pass
     time.sleep(0.001)
 def unacked(c): return struct.unpack("i", fcntl.ioctl(c, termios.TIOCOUTQ, b"\\0" * 4))[0]
@@ -112,12 +118,20 @@ class LossPerDestination(unittest.TestCase):
                           destination=f"{L.server_ip}:{LOSSY}", netns=netns)
             self.assertGreaterEqual(lossy, delta / 2, metrics)
             self.assertLessEqual(lossy, delta * 1.02)
+            lossy_sent = value(metrics, "connwatch_destination_sent_segments_total",
+                               destination=f"{L.server_ip}:{LOSSY}", netns=netns)
             clean = value(metrics, "connwatch_destination_retransmitted_segments_total",
                           destination=f"{L.server_ip}:{CLEAN}", netns=netns)
-            self.assertEqual(clean, 0)
-            sent = value(metrics, "connwatch_destination_sent_segments_total",
-                         destination=f"{L.server_ip}:{CLEAN}", netns=netns)
-            self.assertGreater(sent, 100)
+            clean_sent = value(metrics, "connwatch_destination_sent_segments_total",
+                               destination=f"{L.server_ip}:{CLEAN}", netns=netns)
+            print(f"RetransSegs delta {delta}, lossy {lossy:.0f} of {lossy_sent:.0f} sent, "
+                  f"clean {clean:.0f} of {clean_sent:.0f} sent")
+            self.assertGreater(clean_sent, 100)
+            # Nothing drops the clean port's segments. A loaded machine may still delay an ACK past
+            # the tail-loss-probe timer (a TLP counts as a retransmission), so allow a trace: far
+            # below the lossy port's ratio.
+            self.assertLessEqual(clean, max(2, 0.002 * clean_sent))
+            self.assertLess(clean / clean_sent, lossy / lossy_sent / 10)
             self.assertGreater(value(metrics, "connwatch_destination_rtt_seconds",
                                      destination=f"{L.server_ip}:{LOSSY}", netns=netns,
                                      stat="max"), 0)

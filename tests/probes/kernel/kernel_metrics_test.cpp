@@ -49,16 +49,16 @@ TEST_F(KernelMetricsTest, ExportsExactlyTheKernelFamiliesOfSpecAndItsErrorCounte
   metrics.update(s);
   std::set<std::string> names;
   for (const auto& family : registry.Collect()) names.insert(family.name);
-  EXPECT_EQ(names, (std::set<std::string>{
-                       "connwatch_sockets", "connwatch_time_wait_sockets",
-                       "connwatch_ephemeral_ports_in_use", "connwatch_ephemeral_port_range_size",
-                       "connwatch_ephemeral_port_utilization_ratio", "connwatch_file_descriptors",
-                       "connwatch_file_descriptors_limit", "connwatch_kernel_tcp_events_total",
-                       "connwatch_conntrack_entries", "connwatch_conntrack_limit",
-                       "connwatch_kernel_collector_errors_total", "connwatch_network_namespaces",
-                       "connwatch_destination_retransmitted_segments_total",
-                       "connwatch_destination_sent_segments_total",
-                       "connwatch_destination_rtt_seconds"}));
+  EXPECT_EQ(
+      names,
+      (std::set<std::string>{
+          "connwatch_sockets", "connwatch_time_wait_sockets", "connwatch_ephemeral_ports_in_use",
+          "connwatch_ephemeral_port_range_size", "connwatch_ephemeral_port_utilization_ratio",
+          "connwatch_file_descriptors", "connwatch_file_descriptors_limit",
+          "connwatch_kernel_tcp_events_total", "connwatch_conntrack_entries",
+          "connwatch_conntrack_limit", "connwatch_kernel_collector_errors_total",
+          "connwatch_network_namespaces", "connwatch_destination_retransmitted_segments_total",
+          "connwatch_destination_sent_segments_total", "connwatch_destination_rtt_seconds"}));
 }
 
 TEST_F(KernelMetricsTest, ExportsStatesDestinationsAndLimits) {
@@ -66,9 +66,11 @@ TEST_F(KernelMetricsTest, ExportsStatesDestinationsAndLimits) {
   EXPECT_TRUE(has_line(R"(connwatch_sockets{netns="self",state="time_wait"} 507)"));
   EXPECT_TRUE(has_line(R"(connwatch_sockets{netns="self",state="established"} 6)"));
   EXPECT_TRUE(has_line(R"(connwatch_sockets{netns="self",state="syn_recv"} 0)"));
-  EXPECT_TRUE(has_line(R"(connwatch_time_wait_sockets{destination="127.0.0.1:8080",netns="self"} 500)"));
+  EXPECT_TRUE(
+      has_line(R"(connwatch_time_wait_sockets{destination="127.0.0.1:8080",netns="self"} 500)"));
   EXPECT_TRUE(has_line(R"(connwatch_time_wait_sockets{destination="[::1]:8443",netns="self"} 7)"));
-  EXPECT_TRUE(has_line(R"(connwatch_ephemeral_ports_in_use{destination="127.0.0.1:8080",netns="self"} 503)"));
+  EXPECT_TRUE(has_line(
+      R"(connwatch_ephemeral_ports_in_use{destination="127.0.0.1:8080",netns="self"} 503)"));
   EXPECT_TRUE(has_line(R"(connwatch_ephemeral_port_range_size{netns="self"} 28232)"));
   EXPECT_TRUE(has_line("connwatch_file_descriptors 981"));
   EXPECT_TRUE(has_line("connwatch_file_descriptors_limit 2466193"));
@@ -86,7 +88,8 @@ TEST_F(KernelMetricsTest, DropsTheSeriesOfADestinationThatLeavesTheTopK) {
   s.sockets->time_wait_other = 9;
   s.sockets->ports_in_use.clear();
   metrics.update(s);
-  EXPECT_TRUE(has_line(R"(connwatch_time_wait_sockets{destination="127.0.0.1:8080",netns="self"} 480)"));
+  EXPECT_TRUE(
+      has_line(R"(connwatch_time_wait_sockets{destination="127.0.0.1:8080",netns="self"} 480)"));
   EXPECT_TRUE(has_line(R"(connwatch_time_wait_sockets{destination="other",netns="self"} 9)"));
   EXPECT_FALSE(mentions("[::1]:8443"));
   EXPECT_FALSE(mentions("connwatch_ephemeral_ports_in_use{"));
@@ -99,14 +102,16 @@ TEST_F(KernelMetricsTest, ExportsOtherWithTheHighestFoldedUtilization) {
   s.sockets->utilization_other = 0.25;
   metrics.update(s);
   EXPECT_TRUE(has_line(R"(connwatch_ephemeral_ports_in_use{destination="other",netns="self"} 40)"));
-  EXPECT_TRUE(has_line(R"(connwatch_ephemeral_port_utilization_ratio{destination="other",netns="self"} 0.25)"));
+  EXPECT_TRUE(has_line(
+      R"(connwatch_ephemeral_port_utilization_ratio{destination="other",netns="self"} 0.25)"));
 }
 
 TEST_F(KernelMetricsTest, MirrorsTheKernelsCounterValues) {
   auto s = snapshot();
   metrics.update(s);
   EXPECT_TRUE(has_line(R"(connwatch_kernel_tcp_events_total{counter="OutRsts",netns="self"} 11)"));
-  EXPECT_TRUE(has_line(R"(connwatch_kernel_tcp_events_total{counter="TCPAbortOnData",netns="self"} 1)"));
+  EXPECT_TRUE(
+      has_line(R"(connwatch_kernel_tcp_events_total{counter="TCPAbortOnData",netns="self"} 1)"));
   EXPECT_FALSE(mentions(R"(counter="ListenDrops")"));  // never read: no series
   s.tcp_events[index_of(TcpEventCounter::kOutRsts)] = 30;
   metrics.update(s);
@@ -173,12 +178,14 @@ TEST_F(KernelMetricsTest, LabelsEveryNamespaceAndFoldsThoseBeyondTheTopKIntoOthe
   EXPECT_TRUE(has_line(R"(connwatch_sockets{netns="host",state="time_wait"} 10)"));
   EXPECT_TRUE(has_line(R"(connwatch_sockets{netns="blue",state="time_wait"} 600)"));
   EXPECT_TRUE(has_line(R"(connwatch_sockets{netns="other",state="time_wait"} 30)"));
-  EXPECT_TRUE(has_line(R"(connwatch_time_wait_sockets{destination="10.0.0.2:443",netns="blue"} 599)"));
+  EXPECT_TRUE(
+      has_line(R"(connwatch_time_wait_sockets{destination="10.0.0.2:443",netns="blue"} 599)"));
   EXPECT_TRUE(has_line(R"(connwatch_time_wait_sockets{destination="other",netns="blue"} 1)"));
   EXPECT_TRUE(has_line(R"(connwatch_time_wait_sockets{destination="other",netns="other"} 30)"));
-  EXPECT_TRUE(has_line(R"(connwatch_ephemeral_ports_in_use{destination="other",netns="other"} 30)"));
   EXPECT_TRUE(
-      has_line(R"(connwatch_ephemeral_port_utilization_ratio{destination="other",netns="other"} 0.5)"));
+      has_line(R"(connwatch_ephemeral_ports_in_use{destination="other",netns="other"} 30)"));
+  EXPECT_TRUE(has_line(
+      R"(connwatch_ephemeral_port_utilization_ratio{destination="other",netns="other"} 0.5)"));
   EXPECT_TRUE(has_line(R"(connwatch_ephemeral_port_range_size{netns="blue"} 28232)"));
   EXPECT_FALSE(mentions(R"(connwatch_ephemeral_port_range_size{netns="other"})"));
   EXPECT_TRUE(has_line(R"(connwatch_kernel_tcp_events_total{counter="OutRsts",netns="host"} 100)"));
@@ -213,8 +220,8 @@ TEST_F(KernelMetricsTest, AddsSegmentDeltasPerDestinationAndExportsTheirRtt) {
       R"(connwatch_destination_retransmitted_segments_total{destination="10.0.0.2:443",netns="self"} 80)"));
   EXPECT_TRUE(has_line(
       R"(connwatch_destination_sent_segments_total{destination="10.0.0.2:443",netns="self"} 2000)"));
-  EXPECT_TRUE(
-      has_line(R"(connwatch_destination_sent_segments_total{destination="other",netns="self"} 14)"));
+  EXPECT_TRUE(has_line(
+      R"(connwatch_destination_sent_segments_total{destination="other",netns="self"} 14)"));
   EXPECT_TRUE(has_line(
       R"(connwatch_destination_rtt_seconds{destination="10.0.0.2:443",netns="self",stat="mean"} 0.05)"));
   EXPECT_TRUE(has_line(

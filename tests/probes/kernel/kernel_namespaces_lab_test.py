@@ -95,7 +95,7 @@ class EveryNamespace(unittest.TestCase):
                           "net.ipv4.tcp_tw_reuse=0"], check=True)
         self.server_in(self.ns_b, PORT_B)
         result = self.churn_in(self.ns_b, PORT_B, 400)
-        self.assertEqual(result["errors"], {"EADDRNOTAVAIL": 200}, result)
+        self.assertIn("EADDRNOTAVAIL", result["errors"], result)  # the range ran out
 
         L.run(self.agent_ns, ["python3", "-c", SERVER_FIRST_CLOSES, "20", str(PORT_SELF)],
               check=True, timeout=30)

@@ -104,15 +104,14 @@ TEST_F(SocketTableAggregatorTest, AddsRetransmissionsAndRttPerDestinationBetween
   const auto lossy = socket(TcpState::kEstablished, "10.0.0.1:40000", "10.0.0.2:443");
   const auto lossy2 = socket(TcpState::kEstablished, "10.0.0.1:40001", "10.0.0.2:443");
   const auto clean = socket(TcpState::kEstablished, "10.0.0.1:40002", "10.0.0.3:80");
-  const auto first = collect({with_info(lossy, 1, 10, 100, 1000),
-                              with_info(lossy2, 2, 0, 100, 3000),
-                              with_info(clean, 3, 0, 100, 500)});
+  const auto first =
+      collect({with_info(lossy, 1, 10, 100, 1000), with_info(lossy2, 2, 0, 100, 3000),
+               with_info(clean, 3, 0, 100, 500)});
   ASSERT_TRUE(first.has_quality);
   for (const auto& d : first.quality) EXPECT_EQ(d.retransmitted + d.sent, 0U);  // baseline
 
   const auto second = collect({with_info(lossy, 1, 30, 300, 2000),
-                               with_info(lossy2, 2, 5, 200, 6000),
-                               with_info(clean, 3, 0, 150, 500),
+                               with_info(lossy2, 2, 5, 200, 6000), with_info(clean, 3, 0, 150, 500),
                                with_info(clean, 9, 1, 20, 0)});  // born since: counted whole
   EXPECT_EQ(second.quality_destinations, 2U);
   ASSERT_EQ(second.quality.size(), 1U);

@@ -20,12 +20,12 @@ std::uint64_t value(const TcpEventCounts& c, TcpEventCounter which) {
 TEST(TcpEventCounter, LabelValuesAreTheKernelFieldNamesOfSpec) {
   std::set<std::string> names;
   for (const auto c : kAllTcpEventCounters) names.insert(std::string(to_string(c)));
-  EXPECT_EQ(names, (std::set<std::string>{"OutRsts", "EstabResets", "AttemptFails",
-                                          "TCPAbortOnData", "TCPAbortOnClose", "TCPAbortOnTimeout",
-                                          "TCPAbortOnLinger", "TCPAbortOnMemory", "ListenOverflows",
-                                          "ListenDrops", "TCPTimeWaitOverflow", "TWRecycled",
-                                          "OutSegs", "RetransSegs", "TCPSynRetrans", "TCPTimeouts",
-                                          "TCPLostRetransmit"}));
+  EXPECT_EQ(names,
+            (std::set<std::string>{"OutRsts", "EstabResets", "AttemptFails", "TCPAbortOnData",
+                                   "TCPAbortOnClose", "TCPAbortOnTimeout", "TCPAbortOnLinger",
+                                   "TCPAbortOnMemory", "ListenOverflows", "ListenDrops",
+                                   "TCPTimeWaitOverflow", "TWRecycled", "OutSegs", "RetransSegs",
+                                   "TCPSynRetrans", "TCPTimeouts", "TCPLostRetransmit"}));
 }
 
 TEST(TcpEventCounter, ReadsTheTcpCountersOfTheCapturedSnmp) {
