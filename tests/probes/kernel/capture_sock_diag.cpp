@@ -142,7 +142,7 @@ int main(int argc, char** argv) {
   }
   {
     std::vector<char> chunk(65536, 'x');
-    for (const auto [from, to] : {std::pair{keep[0], keep[1]}, std::pair{keep[1], keep[0]}}) {
+    for (const auto& [from, to] : {std::pair{keep[0], keep[1]}, std::pair{keep[1], keep[0]}}) {
       if (write(from, chunk.data(), chunk.size()) != static_cast<ssize_t>(chunk.size())) {
         die("write");
       }
