@@ -67,33 +67,41 @@ void KernelCollector::collect_sources(const KernelOptions& options, bool per_nam
 }
 
 NamespaceSnapshot KernelCollector::collect_namespace(const NetworkNamespace& ns) {
+  // Runs on the worker thread of collect_other_namespaces(), never on the caller's.
   NamespaceSnapshot out;
   out.inode = ns.inode;
   out.name = ns.name;
+  if (const std::error_code entered = enter_network_namespace(ns)) {
+    out.failures.push_back({"setns", entered});
+    return out;
+  }
   auto& history = histories_[ns.inode];
   if (!history) history = std::make_unique<SocketCounterHistory>();
-
   KernelOptions options = options_;
   options.proc_root = "/proc";  // the live namespace, whatever a test pointed the agent's at
   options.proc_net = "/proc/thread-self/net";
   options.socket_history = history.get();
   KernelSnapshot scratch;
-  std::error_code entered;
-  // A thread of its own: setns moves only the calling thread, and this one ends with the
-  // collection, so no thread of the agent is ever left in another namespace.
-  std::thread worker([&] {
-    entered = enter_network_namespace(ns);
-    if (!entered) collect_sources(options, true, scratch);
-  });
-  worker.join();
-  if (entered) {
-    out.failures.push_back({"setns", entered});
-    return out;
-  }
+  collect_sources(options, true, scratch);
   out.port_range = scratch.port_range;
   out.sockets = std::move(scratch.sockets);
   out.tcp_events = scratch.tcp_events;
   out.failures = std::move(scratch.failures);
+  return out;
+}
+
+std::vector<NamespaceSnapshot> KernelCollector::collect_other_namespaces(
+    const std::vector<NetworkNamespace>& namespaces) {
+  std::vector<NamespaceSnapshot> out;
+  if (namespaces.empty()) return out;
+  // One thread of its own per collection: setns moves only the calling thread, so this one goes
+  // from namespace to namespace and ends with the collection; no thread of the agent ever leaves
+  // its own. (A thread per namespace cost a thread start and a join wake-up each: on a loaded
+  // machine several milliseconds per namespace.)
+  std::thread worker([&] {
+    for (const auto& ns : namespaces) out.push_back(collect_namespace(ns));
+  });
+  worker.join();
   return out;
 }
 
@@ -150,17 +158,20 @@ KernelSnapshot KernelCollector::collect_once() {
   snapshot.namespaces.push_back(std::move(self));
 
   std::set<std::uint64_t> present = {self_inode};
+  std::vector<NetworkNamespace> others;
   for (const auto& ns : found.namespaces) {
-    if (ns.self) continue;
     present.insert(ns.inode);
-    NamespaceSnapshot read = collect_namespace(ns);
+    if (!ns.self) others.push_back(ns);
+  }
+  for (NamespaceSnapshot& read : collect_other_namespaces(others)) {
+    const std::uint64_t inode = read.inode;
     if (!read.failures.empty() && read.failures.front().collector == "setns") {
       ++snapshot.unreadable_namespaces;
-      if (logged_unreadable_.insert(ns.inode).second) {
+      if (logged_unreadable_.insert(inode).second) {
         spdlog::warn(
             "network namespace {} (inode {}) cannot be read: {} (logged once; needs "
             "CAP_SYS_ADMIN, and CAP_SYS_PTRACE for other users' processes)",
-            ns.name, ns.inode, read.failures.front().error.message());
+            read.name, inode, read.failures.front().error.message());
       }
       continue;
     }

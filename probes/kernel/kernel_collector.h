@@ -4,8 +4,8 @@
 // others.
 //
 // With options.all_namespaces, the per-namespace sources then run once inside every other network
-// namespace of the host, each on a short-lived thread of its own that enters it with setns (the
-// calling thread never moves). A namespace that cannot be entered is counted and logged once.
+// namespace of the host, on a short-lived thread of its own that enters each in turn with setns
+// (the calling thread never moves). A namespace that cannot be entered is counted and logged once.
 // Per-socket tcp_info counters are kept per namespace (SocketCounterHistory) between collections;
 // a vanished namespace's history is dropped.
 #pragma once
@@ -40,6 +40,8 @@ class KernelCollector {
   void collect_sources(const KernelOptions& options, bool per_namespace_only,
                        KernelSnapshot& snapshot);
   NamespaceSnapshot collect_namespace(const NetworkNamespace& ns);
+  std::vector<NamespaceSnapshot> collect_other_namespaces(
+      const std::vector<NetworkNamespace>& namespaces);
   void rank_namespaces(KernelSnapshot& snapshot) const;
 
   KernelOptions options_;
