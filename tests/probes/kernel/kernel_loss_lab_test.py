@@ -8,9 +8,12 @@ kernel-collect-once collects every second in the client namespace through the tr
 - the lossy destination's connwatch_destination_retransmitted_segments_total holds at least half
   of that delta (sockets alive from before the upload until after it, so nothing is lost between
   collections);
-- the clean destination shows no retransmissions.
+- the clean destination shows no retransmissions;
+- `agent --diagnose`, run through the same traffic, raises packet-loss naming the lossy
+  destination and not the clean one.
 """
 
+import json
 import re
 import subprocess
 import time
@@ -18,6 +21,7 @@ import unittest
 
 import lab
 from kernel_lab_test import collect_once_binary
+from support import AGENT
 
 LOSSY, CLEAN = 9201, 9202
 DROP = 0.08
@@ -95,6 +99,12 @@ class LossPerDestination(unittest.TestCase):
             agent = L.popen_client([collect_once_binary(), "--format", "prometheus",
                                     "--collections", str(collections), "--sleep-ms", "1000"],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            config = f"{L.workdir}/diagnose.toml"
+            with open(config, "w") as f:
+                f.write('[capture]\nenabled = false\n[sockets]\nnamespaces = "self"\n')
+            diagnose = L.popen_client([AGENT, "--diagnose", "--duration", str(SECONDS + 4),
+                                       "--format", "json", "--config", config],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             time.sleep(0.5)  # after the first collection, the baseline; nothing moves meanwhile
             before = retrans_segs(L)
             upload = L.popen_client(["python3", "-c", UPLOAD, L.server_ip, str(SECONDS),
@@ -104,6 +114,7 @@ class LossPerDestination(unittest.TestCase):
             self.assertEqual(upload.stdout.readline().strip(), "sent")
             after = retrans_segs(L)
             metrics, errors = agent.communicate(timeout=collections + 20)
+            report, diagnose_errors = diagnose.communicate(timeout=SECONDS + 30)
             upload.stdin.close()
             upload.wait(timeout=10)
             self.assertEqual(agent.returncode, 0, errors)
@@ -135,6 +146,16 @@ class LossPerDestination(unittest.TestCase):
             self.assertGreater(value(metrics, "connwatch_destination_rtt_seconds",
                                      destination=f"{L.server_ip}:{LOSSY}", netns=netns,
                                      stat="max"), 0)
+
+            # Diagnose over the same traffic: the lossy destination named, the clean one not.
+            self.assertEqual(diagnose.returncode, 1, diagnose_errors)
+            found = [f for f in json.loads(report)["findings"] if f["id"] == "packet-loss"]
+            self.assertEqual(len(found), 1, report)
+            named = [d["destination"] for d in found[0]["evidence"]["destinations"]]
+            self.assertEqual(named, [f"{L.server_ip}:{LOSSY}"], found[0])
+            self.assertIn(f"{L.server_ip}:{LOSSY}", found[0]["summary"])
+            self.assertIn(f"mtr -T -P {LOSSY}", found[0]["recommendation"])
+            print(found[0]["summary"])
 
 
 if __name__ == "__main__":
