@@ -3,7 +3,7 @@
 Three namespaces: the agent's (kernel-collect-once --all-namespaces, run with `ip netns exec` in
 the lab's server namespace), and two others each churning to a server on their own loopback, one
 of them with a 200-port range and tcp_tw_reuse off so its connects fail with EADDRNOTAVAIL. A
-second test drops CAP_SYS_ADMIN (capsh) and expects the agent's own namespace still read and the
+second test drops CAP_SYS_ADMIN (setpriv --bounding-set) and expects the agent's own namespace still read and the
 others counted as unreadable.
 """
 
@@ -77,10 +77,10 @@ class EveryNamespace(unittest.TestCase):
             n += low <= local_port <= high
         return n
 
-    def collect(self, *args: str, fmt: str = "json", capsh_drop: str = ""):
+    def collect(self, *args: str, fmt: str = "json", drop: str = ""):
         argv = [collect_once_binary(), "--all-namespaces", "--format", fmt, *args]
-        if capsh_drop:
-            argv = ["capsh", f"--drop={capsh_drop}", "--", "-c", " ".join(argv)]
+        if drop:  # root keeps only what the bounding set allows across exec
+            argv = ["setpriv", f"--bounding-set=-{drop}", "--", *argv]
         proc = self.L.run(self.agent_ns, argv, capture_output=True, text=True, timeout=60)
         self.assertIn(proc.returncode, (0, 1), proc.stdout + proc.stderr)
         return json.loads(proc.stdout) if fmt == "json" else proc.stdout
@@ -153,18 +153,18 @@ class EveryNamespace(unittest.TestCase):
     def test_without_cap_sys_admin_the_own_namespace_is_read_and_the_others_counted(self):
         self.server_in(self.ns_a, PORT_A)
         self.churn_in(self.ns_a, PORT_A, 10)
-        snapshot = self.collect(capsh_drop="cap_sys_admin")
+        snapshot = self.collect(drop="sys_admin")
         names = [n["name"] for n in snapshot["namespaces"]]
         self.assertEqual(names, [self.agent_ns])
         self.assertTrue(snapshot["namespaces"][0]["self"])
         self.assertIsNotNone(snapshot["namespaces"][0]["sockets"])
         self.assertGreaterEqual(snapshot["unreadable_namespaces"], 2)  # at least the lab's two
-        metrics = self.collect(fmt="prometheus", capsh_drop="cap_sys_admin")
+        metrics = self.collect(fmt="prometheus", drop="sys_admin")
         unreadable = re.search(r'connwatch_network_namespaces\{readable="false"\} (\d+)', metrics)
         self.assertGreaterEqual(int(unreadable.group(1)), 2)
         self.assertIn('connwatch_network_namespaces{readable="true"} 1\n', metrics)
 
 
 if __name__ == "__main__":
-    lab.skip_unless_available("ip", "ss", "capsh", "python3")
+    lab.skip_unless_available("ip", "ss", "setpriv", "python3")
     unittest.main(verbosity=2)
