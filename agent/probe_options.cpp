@@ -29,6 +29,8 @@ kernel::KernelOptions kernel_options(const config::SocketsSettings& sockets) {
   kernel::KernelOptions options;
   options.interval = std::chrono::duration_cast<std::chrono::milliseconds>(sockets.interval);
   options.max_destinations = static_cast<std::size_t>(sockets.max_destinations);
+  options.all_namespaces = sockets.namespaces == config::SocketNamespaces::kAll;
+  options.max_namespaces = static_cast<std::size_t>(sockets.max_namespaces);
   return options;
 }
 

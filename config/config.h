@@ -26,6 +26,10 @@ std::string_view to_string(LogFormat format);
 enum class Jitter { kNone, kFull, kEqual, kDecorrelated };
 std::string_view to_string(Jitter jitter);
 
+// Which network namespaces the kernel collectors read (SPEC §3 [sockets] namespaces).
+enum class SocketNamespaces { kAll, kSelf };
+std::string_view to_string(SocketNamespaces namespaces);
+
 struct AgentSettings {
   ListenAddress listen{"", 9873};
   LogLevel log_level = LogLevel::kInfo;
@@ -69,6 +73,8 @@ struct SocketsSettings {
   bool enabled = true;
   Duration interval = 5s;
   int max_destinations = 20;
+  SocketNamespaces namespaces = SocketNamespaces::kAll;  // every namespace on the host, or "self"
+  int max_namespaces = 20;  // top-K namespaces (by socket count) with their own series
 
   bool operator==(const SocketsSettings&) const = default;
 };

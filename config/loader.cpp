@@ -415,6 +415,9 @@ void read_sockets(TableReader& r, SocketsSettings& sockets) {
   r.read("enabled", sockets.enabled);
   r.read_duration("interval", sockets.interval, 100ms);
   r.read("max_destinations", sockets.max_destinations, 0, 10000);
+  r.read_choice("namespaces", sockets.namespaces,
+                {{"all", SocketNamespaces::kAll}, {"self", SocketNamespaces::kSelf}});
+  r.read("max_namespaces", sockets.max_namespaces, 0, 10000);
 }
 
 void read_pool(TableReader& r, PoolSettings& pool) {
@@ -595,6 +598,16 @@ std::string_view to_string(LogFormat format) {
       return "json";
   }
   return "logfmt";
+}
+
+std::string_view to_string(SocketNamespaces namespaces) {
+  switch (namespaces) {
+    case SocketNamespaces::kAll:
+      return "all";
+    case SocketNamespaces::kSelf:
+      return "self";
+  }
+  return "all";
 }
 
 std::string_view to_string(Jitter jitter) {

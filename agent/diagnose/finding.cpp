@@ -28,6 +28,8 @@ std::string_view to_string(FindingId id) {
       return "local-abort-unread-data";
     case FindingId::kCaptureUnavailable:
       return "capture-unavailable";
+    case FindingId::kPacketLoss:
+      return "packet-loss";
   }
   return "unknown";
 }

@@ -22,14 +22,22 @@ enum class FindingId {
   kListenOverflow,
   kLocalAbortUnreadData,
   kCaptureUnavailable,
+  kPacketLoss,
 };
 inline constexpr std::array kAllFindingIds{
-    FindingId::kEphemeralPortExhaustion, FindingId::kFdExhaustion,
-    FindingId::kConnectionRefused,       FindingId::kPeerResetMidstream,
-    FindingId::kMiddleboxResetSuspected, FindingId::kStalePooledConnection,
-    FindingId::kProbeTimeouts,           FindingId::kTimeWaitAccumulation,
-    FindingId::kDnsAddressChanged,       FindingId::kListenOverflow,
-    FindingId::kLocalAbortUnreadData,    FindingId::kCaptureUnavailable,
+    FindingId::kEphemeralPortExhaustion,
+    FindingId::kFdExhaustion,
+    FindingId::kConnectionRefused,
+    FindingId::kPeerResetMidstream,
+    FindingId::kMiddleboxResetSuspected,
+    FindingId::kStalePooledConnection,
+    FindingId::kProbeTimeouts,
+    FindingId::kTimeWaitAccumulation,
+    FindingId::kDnsAddressChanged,
+    FindingId::kListenOverflow,
+    FindingId::kLocalAbortUnreadData,
+    FindingId::kCaptureUnavailable,
+    FindingId::kPacketLoss,
 };
 // "stale-pooled-connection", ...
 std::string_view to_string(FindingId id);

@@ -115,6 +115,7 @@ struct Run {
 
   void sample_kernel() {
     const kernel::KernelSnapshot snap = collector.collect_once();
+    add_destination_loss(snap);
     if (!snap.sockets) return;
     if (!snap.sockets->ports_in_use.empty()) {
       const auto& top = snap.sockets->ports_in_use.front();
@@ -124,6 +125,24 @@ struct Run {
     }
     if (!snap.sockets->time_wait.empty()) {
       busiest_time_wait = snap.sockets->time_wait.front().destination;
+    }
+  }
+
+  void add_destination_loss(const kernel::KernelSnapshot& snap) {
+    for (const auto& ns : snap.namespaces) {
+      if (!ns.sockets) continue;
+      for (const auto& q : ns.sockets->quality) {
+        const std::string destination = q.destination.to_string();
+        auto& d = obs.destination_loss[ns.name + " " + destination];
+        d.netns = ns.name;
+        d.destination = destination;
+        d.retransmitted += q.retransmitted;
+        d.sent += q.sent;
+        if (q.rtt_sockets > 0) {
+          d.rtt_mean_seconds = q.rtt_mean_seconds;
+          d.rtt_max_seconds = q.rtt_max_seconds;
+        }
+      }
     }
   }
 

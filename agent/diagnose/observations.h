@@ -46,6 +46,17 @@ struct ProcessFds {
   std::uint64_t limit = 0;
 };
 
+// Segments to one destination over the run, from its sockets' tcp_info (issue 23): what the
+// kernel collector's per-collection deltas add up to, and the RTT its last sample saw.
+struct DestinationLoss {
+  std::string netns;
+  std::string destination;  // "ip:port"
+  std::uint64_t retransmitted = 0;
+  std::uint64_t sent = 0;
+  double rtt_mean_seconds = 0;
+  double rtt_max_seconds = 0;
+};
+
 struct Observations {
   double duration_seconds = 0;
 
@@ -67,6 +78,7 @@ struct Observations {
   std::map<std::string, kernel::DestinationOwners> owners;  // by destination "ip:port"
   std::vector<ProcessFds> processes_near_fd_limit;          // open >= 0.8 of their limit
   std::optional<std::uint64_t> somaxconn;
+  std::map<std::string, DestinationLoss> destination_loss;  // by "netns destination"
 
   std::vector<TargetObservation> targets;
 };

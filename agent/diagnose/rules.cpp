@@ -20,6 +20,7 @@ constexpr std::array kRules{
     RuleEntry{FindingId::kListenOverflow, &listen_overflow},
     RuleEntry{FindingId::kLocalAbortUnreadData, &local_abort_unread_data},
     RuleEntry{FindingId::kCaptureUnavailable, &capture_unavailable},
+    RuleEntry{FindingId::kPacketLoss, &packet_loss},
 };
 static_assert(kRules.size() == kAllFindingIds.size(), "one rule per finding id");
 

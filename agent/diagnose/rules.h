@@ -30,6 +30,7 @@ std::vector<Finding> dns_address_changed(const Observations& o);
 std::vector<Finding> listen_overflow(const Observations& o);
 std::vector<Finding> local_abort_unread_data(const Observations& o);
 std::vector<Finding> capture_unavailable(const Observations& o);
+std::vector<Finding> packet_loss(const Observations& o);
 
 std::span<const RuleEntry> all_rules();
 

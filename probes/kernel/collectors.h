@@ -17,6 +17,9 @@ using CollectFunction = std::error_code (*)(const KernelOptions&, KernelSnapshot
 struct CollectorEntry {
   std::string_view name;  // the `collector` label of connwatch_kernel_collector_errors_total
   CollectFunction collect;
+  // Reads something each network namespace has its own of (sockets, sysctls, TCP counters): run
+  // again inside every other namespace. Otherwise host-wide or the agent's own (fds, conntrack).
+  bool per_namespace = false;
 };
 
 // The registration table, in run order (sock_diag needs port_range's result).

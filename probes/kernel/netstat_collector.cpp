@@ -9,7 +9,7 @@ namespace connwatch::kernel {
 
 std::error_code collect_netstat(const KernelOptions& options, KernelSnapshot& snapshot) {
   std::string text;
-  if (auto ec = read_proc_file(options.proc_root / "net/netstat", text)) return ec;
+  if (auto ec = read_proc_file(options.net_path("netstat"), text)) return ec;
   return parse_proc_net_netstat(text, snapshot.tcp_events);
 }
 

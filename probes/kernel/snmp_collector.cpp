@@ -9,7 +9,7 @@ namespace connwatch::kernel {
 
 std::error_code collect_snmp(const KernelOptions& options, KernelSnapshot& snapshot) {
   std::string text;
-  if (auto ec = read_proc_file(options.proc_root / "net/snmp", text)) return ec;
+  if (auto ec = read_proc_file(options.net_path("snmp"), text)) return ec;
   return parse_proc_net_snmp(text, snapshot.tcp_events);
 }
 

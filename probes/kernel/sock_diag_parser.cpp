@@ -2,12 +2,15 @@
 
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
+#include <linux/tcp.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <climits>
+#include <cstddef>
 #include <cstring>
 #include <type_traits>
 
@@ -20,6 +23,7 @@ static_assert(sizeof(nlmsghdr) == 16);
 static_assert(sizeof(inet_diag_msg) == 72);
 static_assert(sizeof(inet_diag_req_v2) == 56);
 static_assert(kSockDiagRequestSize == sizeof(nlmsghdr) + sizeof(inet_diag_req_v2));
+static_assert(kSockDiagInfoExtension == 1U << (INET_DIAG_INFO - 1));
 
 // The input comes from a datagram buffer or a fuzzer, so nothing is assumed aligned: every struct
 // is copied out of the bytes before it is read.
@@ -47,6 +51,41 @@ Endpoint endpoint_of(std::uint8_t family, const __be32 (&words)[4], std::uint16_
 std::error_code kernel_errno(int negative_errno) {
   if (negative_errno >= 0 || negative_errno == INT_MIN) return SockDiagError::kMalformed;
   return {-negative_errno, std::system_category()};
+}
+
+// The tcp_info fields connwatch reads, if the attribute reaches them: older kernels send a shorter
+// struct (tcpi_segs_out arrived in 4.2), so each field is taken only when it is covered.
+template <typename Field>
+bool covered(std::size_t length, std::size_t offset) {
+  return offset + sizeof(Field) <= length;
+}
+
+void read_tcp_info(const std::uint8_t* at, std::size_t length, SocketRecord& record) {
+  tcp_info info{};
+  std::memcpy(&info, at, std::min(length, sizeof(info)));
+  if (!covered<std::uint32_t>(length, offsetof(tcp_info, tcpi_total_retrans))) return;
+  record.has_info = true;
+  record.rtt_us = info.tcpi_rtt;
+  record.total_retrans = info.tcpi_total_retrans;
+  if (covered<std::uint32_t>(length, offsetof(tcp_info, tcpi_segs_out))) {
+    record.segs_out = info.tcpi_segs_out;
+  }
+}
+
+// The attributes after inet_diag_msg (struct rtattr, 4-byte aligned). False when one claims more
+// bytes than the message has.
+bool read_attributes(const std::uint8_t* at, std::size_t length, SocketRecord& record) {
+  std::size_t offset = 0;
+  while (offset + sizeof(rtattr) <= length) {
+    const auto attribute = load<rtattr>(at + offset);
+    if (attribute.rta_len < sizeof(rtattr) || attribute.rta_len > length - offset) return false;
+    const std::size_t payload = attribute.rta_len - sizeof(rtattr);
+    if (attribute.rta_type == INET_DIAG_INFO) {
+      read_tcp_info(at + offset + sizeof(rtattr), payload, record);
+    }
+    offset += align4(attribute.rta_len);
+  }
+  return true;
 }
 
 }  // namespace
@@ -105,8 +144,8 @@ SockDiagParseResult parse_sock_diag(std::span<const std::uint8_t> bytes, SocketV
         result.error = SockDiagError::kOverrun;
         return result;
       case SOCK_DIAG_BY_FAMILY: {
-        // Attributes (INET_DIAG_SHUTDOWN, cgroup id, ...) may follow the fixed part; nlmsg_len
-        // covers them and they are not needed here.
+        // Attributes (INET_DIAG_INFO when asked for, INET_DIAG_SHUTDOWN, cgroup id, ...) follow
+        // the fixed part; nlmsg_len covers them.
         if (payload_len < sizeof(inet_diag_msg)) {
           result.error = SockDiagError::kMalformed;
           return result;
@@ -129,6 +168,13 @@ SockDiagParseResult parse_sock_diag(std::span<const std::uint8_t> bytes, SocketV
         record.uid = diag.idiag_uid;
         record.timer = diag.idiag_timer;
         record.expires_ms = diag.idiag_expires;
+        record.cookie =
+            (static_cast<std::uint64_t>(diag.id.idiag_cookie[1]) << 32) | diag.id.idiag_cookie[0];
+        if (!read_attributes(payload + sizeof(inet_diag_msg), payload_len - sizeof(inet_diag_msg),
+                             record)) {
+          result.error = SockDiagError::kMalformed;
+          return result;
+        }
         visitor.on_socket(record);
         ++result.sockets;
         break;
@@ -157,7 +203,8 @@ std::uint32_t all_states_mask() {
 
 std::array<std::uint8_t, kSockDiagRequestSize> build_sock_diag_request(IpFamily family,
                                                                        std::uint32_t states,
-                                                                       std::uint32_t sequence) {
+                                                                       std::uint32_t sequence,
+                                                                       std::uint8_t extensions) {
   nlmsghdr header{};
   header.nlmsg_len = kSockDiagRequestSize;
   header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
@@ -168,7 +215,7 @@ std::array<std::uint8_t, kSockDiagRequestSize> build_sock_diag_request(IpFamily 
   inet_diag_req_v2 request{};
   request.sdiag_family = family == IpFamily::kIpv4 ? AF_INET : AF_INET6;
   request.sdiag_protocol = IPPROTO_TCP;
-  request.idiag_ext = 0;  // no extensions: counts and addresses need only the fixed part
+  request.idiag_ext = extensions;
   request.idiag_states = states;
   // id left zero with no bytecode: the kernel dumps every socket of the family.
 

@@ -37,9 +37,14 @@ std::uint32_t all_states_mask();
 
 inline constexpr std::size_t kSockDiagRequestSize = 16 + 56;  // nlmsghdr + inet_diag_req_v2
 
-// A SOCK_DIAG_BY_FAMILY dump request for TCP sockets of one family in the given states.
+// idiag_ext bit asking for INET_DIAG_INFO (struct tcp_info) with every full socket.
+inline constexpr std::uint8_t kSockDiagInfoExtension = 1U << (2 - 1);  // INET_DIAG_INFO = 2
+
+// A SOCK_DIAG_BY_FAMILY dump request for TCP sockets of one family in the given states;
+// `extensions` is the idiag_ext bit set (0: the fixed part only).
 std::array<std::uint8_t, kSockDiagRequestSize> build_sock_diag_request(IpFamily family,
                                                                        std::uint32_t states,
-                                                                       std::uint32_t sequence);
+                                                                       std::uint32_t sequence,
+                                                                       std::uint8_t extensions = 0);
 
 }  // namespace connwatch::kernel

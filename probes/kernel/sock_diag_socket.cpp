@@ -59,9 +59,10 @@ std::error_code SockDiagSocket::open() {
   return {};
 }
 
-std::error_code SockDiagSocket::send_dump_request(IpFamily family, std::uint32_t states) {
+std::error_code SockDiagSocket::send_dump_request(IpFamily family, std::uint32_t states,
+                                                  std::uint8_t extensions) {
   if (fd_ < 0) return std::make_error_code(std::errc::bad_file_descriptor);
-  const auto request = build_sock_diag_request(family, states, ++sequence_);
+  const auto request = build_sock_diag_request(family, states, ++sequence_, extensions);
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
   for (;;) {
@@ -99,8 +100,8 @@ std::error_code SockDiagSocket::receive(std::span<std::uint8_t> buffer, std::siz
 
 std::error_code read_sock_diag(SockDiagSocket& socket, IpFamily family, std::uint32_t states,
                                SocketVisitor& visitor, std::span<std::uint8_t> buffer,
-                               SockDiagReadStats* stats) {
-  if (auto ec = socket.send_dump_request(family, states)) return ec;
+                               SockDiagReadStats* stats, std::uint8_t extensions) {
+  if (auto ec = socket.send_dump_request(family, states, extensions)) return ec;
   for (;;) {
     std::size_t received = 0;
     if (auto ec = socket.receive(buffer, received)) return ec;

@@ -27,8 +27,10 @@ class SockDiagSocket {
   std::error_code open();
   bool is_open() const { return fd_ >= 0; }
 
-  // Sends a SOCK_DIAG_BY_FAMILY dump request for TCP sockets of `family` in `states`.
-  std::error_code send_dump_request(IpFamily family, std::uint32_t states);
+  // Sends a SOCK_DIAG_BY_FAMILY dump request for TCP sockets of `family` in `states`, with the
+  // idiag_ext bits `extensions` (kSockDiagInfoExtension: tcp_info with every full socket).
+  std::error_code send_dump_request(IpFamily family, std::uint32_t states,
+                                    std::uint8_t extensions = 0);
 
   // Receives one datagram from the kernel into `buffer`; `received` is its length. A datagram that
   // does not fit is an error (kReplyTooLarge), never silently cut.
@@ -56,7 +58,7 @@ struct SockDiagReadStats {
 // socket into `visitor`. `buffer` must hold kSockDiagBufferSize bytes; it is reused between dumps.
 std::error_code read_sock_diag(SockDiagSocket& socket, IpFamily family, std::uint32_t states,
                                SocketVisitor& visitor, std::span<std::uint8_t> buffer,
-                               SockDiagReadStats* stats = nullptr);
+                               SockDiagReadStats* stats = nullptr, std::uint8_t extensions = 0);
 
 // The same for both families (IPv4 then IPv6) on a fresh socket.
 std::error_code read_sock_diag(std::uint32_t states, SocketVisitor& visitor,

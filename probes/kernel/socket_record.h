@@ -19,6 +19,16 @@ struct SocketRecord {
   std::uint32_t uid = 0;
   std::uint8_t timer = 0;        // idiag_timer: 3 = TIME_WAIT timer
   std::uint32_t expires_ms = 0;  // time left on that timer
+  // The kernel's socket cookie (idiag_cookie): unique while the socket lives, never reused within a
+  // namespace, so it keys per-socket state between collections (an inode is 0 for minisocks).
+  std::uint64_t cookie = 0;
+
+  // From the INET_DIAG_INFO attribute (struct tcp_info), present when the dump asked for it and
+  // the socket is a full one (not TIME_WAIT, not a request socket).
+  bool has_info = false;
+  std::uint32_t rtt_us = 0;         // tcpi_rtt: smoothed RTT, microseconds
+  std::uint32_t total_retrans = 0;  // tcpi_total_retrans: segments retransmitted over its life
+  std::uint32_t segs_out = 0;       // tcpi_segs_out: segments sent (Linux >= 4.2; else 0)
 };
 
 class SocketVisitor {

@@ -1,11 +1,16 @@
 // Folds a streaming sock_diag dump into a SocketTableSummary without keeping the sockets: memory
 // grows with the number of distinct destinations (capped), not with the number of sockets.
 //
-// Which sockets count per destination: only outgoing ones, whose local port is not a listening
-// port. A server's accepted sockets have a client's ephemeral port as their remote port, which
-// must never become a label value (SPEC §4) and would grow the tables without bound. TIME_WAIT per
-// destination is then every outgoing TIME_WAIT socket; ports in use additionally need the local
-// port to be ephemeral (in ip_local_port_range and not reserved), as SPEC §2 defines them.
+// A socket's destination is the endpoint its connection was opened to: the remote end of an
+// outgoing socket, the local end of an accepted one (its local port is listening, or it is below
+// the ephemeral range while the remote port is inside it, as after the listener closed). So a
+// client's ephemeral port never becomes a label value (SPEC §4), and every TIME_WAIT socket,
+// the server side's included, counts under some destination: per namespace the destinations sum
+// to connwatch_sockets{state="time_wait"} (issue 16.5). Ports in use count only outgoing sockets
+// whose local port is ephemeral (in ip_local_port_range and not reserved), as SPEC §2 defines.
+//
+// With a SocketCounterHistory, sockets carrying tcp_info add their retransmitted and sent segments
+// since the previous collection to their destination, and established ones their smoothed RTT.
 #pragma once
 
 #include <bitset>
@@ -16,6 +21,7 @@
 #include "probes/kernel/endpoint.h"
 #include "probes/kernel/ephemeral_port_range.h"
 #include "probes/kernel/ip_address.h"
+#include "probes/kernel/socket_counter_history.h"
 #include "probes/kernel/socket_record.h"
 #include "probes/kernel/socket_table_summary.h"
 
@@ -39,8 +45,10 @@ class SocketTableAggregator final : public SocketVisitor {
   // a hard memory bound (~4 MiB) even for a host talking to millions of peers.
   static constexpr std::size_t kMaxTrackedDestinations = 65536;
 
+  // `history` may be null (no per-socket counters); when set it must outlive the aggregator.
   SocketTableAggregator(const EphemeralPortRange& range, const PortSet& listening_ports,
-                        std::size_t max_tracked = kMaxTrackedDestinations);
+                        std::size_t max_tracked = kMaxTrackedDestinations,
+                        SocketCounterHistory* history = nullptr);
 
   void on_socket(const SocketRecord& socket) override;
   void mark_interrupted() { interrupted_ = true; }
@@ -60,9 +68,21 @@ class SocketTableAggregator final : public SocketVisitor {
     }
   };
 
+  struct Quality {
+    std::uint64_t retransmitted = 0;
+    std::uint64_t sent = 0;
+    std::uint64_t rtt_sockets = 0;
+    std::uint64_t rtt_sum_us = 0;
+    std::uint32_t rtt_max_us = 0;
+  };
+  void add_quality(const SocketRecord& socket, const Endpoint& destination);
+
   EphemeralPortRange range_;
   PortSet listening_;
   std::size_t max_tracked_;
+  SocketCounterHistory* history_;
+  std::unordered_map<Endpoint, Quality> quality_;
+  Quality quality_untracked_;
   std::array<std::uint64_t, kTcpStateCount> by_state_{};
   std::uint64_t sockets_ = 0;
   std::unordered_map<Endpoint, std::uint64_t> time_wait_;

@@ -27,6 +27,18 @@ struct DestinationPortUsage {
   double utilization = 0;    // in_use / EphemeralPortRange::usable(), 0..1
 };
 
+// How the path to a destination behaves, from its sockets' tcp_info (issue 23): segments since the
+// previous collection (a lower bound: sockets that closed in between are not seen) and the
+// smoothed RTT of its established sockets.
+struct DestinationQuality {
+  Endpoint destination;
+  std::uint64_t retransmitted = 0;  // tcpi_total_retrans deltas
+  std::uint64_t sent = 0;           // tcpi_segs_out deltas
+  std::uint64_t rtt_sockets = 0;    // established sockets with an RTT sample
+  double rtt_mean_seconds = 0;      // mean of their tcpi_rtt; 0 when rtt_sockets is 0
+  double rtt_max_seconds = 0;
+};
+
 struct SocketTableSummary {
   std::array<std::uint64_t, kTcpStateCount> by_state{};  // indexed by index_of(TcpState)
   std::uint64_t sockets = 0;                             // every socket counted in by_state
@@ -44,6 +56,13 @@ struct SocketTableSummary {
   double utilization_other = 0;
   std::size_t port_destinations = 0;
   std::size_t usable_ports = 0;  // the denominator used
+
+  // Per-destination path quality, lossiest first, at most max_destinations; only when the dump
+  // asked for tcp_info (has_quality). quality_other sums the rest (its RTT over all their sockets).
+  bool has_quality = false;
+  std::vector<DestinationQuality> quality;
+  DestinationQuality quality_other;
+  std::size_t quality_destinations = 0;
 
   // The kernel flagged the dump NLM_F_DUMP_INTR: its tables changed while it was being read, so a
   // socket may be missing or counted twice (ss shows the same caveat).

@@ -70,6 +70,18 @@ std::string_view to_string(TcpEventCounter counter) {
       return "ListenDrops";
     case TcpEventCounter::kTcpTimeWaitOverflow:
       return "TCPTimeWaitOverflow";
+    case TcpEventCounter::kTwRecycled:
+      return "TWRecycled";
+    case TcpEventCounter::kOutSegs:
+      return "OutSegs";
+    case TcpEventCounter::kRetransSegs:
+      return "RetransSegs";
+    case TcpEventCounter::kTcpSynRetrans:
+      return "TCPSynRetrans";
+    case TcpEventCounter::kTcpTimeouts:
+      return "TCPTimeouts";
+    case TcpEventCounter::kTcpLostRetransmit:
+      return "TCPLostRetransmit";
   }
   return "unknown";
 }

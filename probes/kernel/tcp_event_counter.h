@@ -24,9 +24,15 @@ enum class TcpEventCounter {
   kListenOverflows,      // TcpExt: accept queue full
   kListenDrops,          // TcpExt: SYN to a listener dropped for any reason
   kTcpTimeWaitOverflow,  // TcpExt: TIME_WAIT destroyed at once, past tcp_max_tw_buckets
+  kTwRecycled,           // TcpExt: TIME_WAIT reused by a new connection (timestamps)
+  kOutSegs,              // Tcp: segments sent, retransmissions excluded
+  kRetransSegs,          // Tcp: segments retransmitted
+  kTcpSynRetrans,        // TcpExt: SYN and SYN-ACK retransmissions (lost handshakes)
+  kTcpTimeouts,          // TcpExt: retransmission timer expiries (RTO)
+  kTcpLostRetransmit,    // TcpExt: a retransmission was itself lost
 };
 
-inline constexpr std::size_t kTcpEventCounterCount = 11;
+inline constexpr std::size_t kTcpEventCounterCount = 17;
 
 inline constexpr std::array<TcpEventCounter, kTcpEventCounterCount> kAllTcpEventCounters = {
     TcpEventCounter::kOutRsts,
@@ -40,6 +46,12 @@ inline constexpr std::array<TcpEventCounter, kTcpEventCounterCount> kAllTcpEvent
     TcpEventCounter::kListenOverflows,
     TcpEventCounter::kListenDrops,
     TcpEventCounter::kTcpTimeWaitOverflow,
+    TcpEventCounter::kTwRecycled,
+    TcpEventCounter::kOutSegs,
+    TcpEventCounter::kRetransSegs,
+    TcpEventCounter::kTcpSynRetrans,
+    TcpEventCounter::kTcpTimeouts,
+    TcpEventCounter::kTcpLostRetransmit,
 };
 
 // "OutRsts", "TCPAbortOnData", ...: the kernel's name, also the label value.

@@ -40,6 +40,7 @@ ports = [{OK}, {ABORTING}, {REFUSED}]
 
 [sockets]
 interval = "1s"
+namespaces = "self"
 """
         cls.agent = AgentProcess(config, netns=L.client_ns).wait_healthy()
         up = wait_until(lambda: sample(cls.agent.metrics(), "connwatch_capture_up") == 1)
@@ -96,13 +97,14 @@ interval = "1s"
     def test_time_wait_sockets_per_destination_match_ss(self):
         expected = self.lab.time_wait_count("client", port=OK)
         self.assertEqual(expected, N_CHURNED)
-        self.eventually("connwatch_time_wait_sockets", expected, destination=self.destination)
+        self.eventually("connwatch_time_wait_sockets", expected, destination=self.destination,
+                        netns=self.lab.client_ns)
 
     def test_time_wait_total_matches_ss_read_around_a_collection(self):
         # Scrapes themselves leave TIME_WAIT on loopback, so bracket one collection with ss.
         before = self.lab.time_wait_count("client")
         time.sleep(1.5)  # one [sockets] interval, with nothing connecting
-        seen = self.metric("connwatch_sockets", state="time_wait")
+        seen = self.metric("connwatch_sockets", state="time_wait", netns=self.lab.client_ns)
         after = self.lab.time_wait_count("client")
         self.assertGreaterEqual(seen, before)
         self.assertLessEqual(seen, after)

@@ -28,6 +28,7 @@ ports = [{ABORT}]
 
 [sockets]
 interval = "1s"
+namespaces = "self"
 """
 
 
@@ -77,7 +78,7 @@ class LeastPrivilege(unittest.TestCase):
         errors = sum(v for (name, _), v in m.items()
                      if name == "connwatch_kernel_collector_errors_total")
         self.assertEqual(errors, 0, [k for k in m if "collector_errors" in k[0]])
-        self.assertIsNotNone(sample(m, "connwatch_sockets", state="listen"))
+        self.assertIsNotNone(sample(m, "connwatch_sockets", state="listen", netns=L.client_ns))
         code, _ = agent.stop()
         self.assertEqual(code, 0, agent.output())
 

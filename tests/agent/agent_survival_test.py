@@ -92,6 +92,7 @@ max_peers = 20
 
 [sockets]
 interval = "1s"
+namespaces = "self"
 max_destinations = 20
 
 [[target]]

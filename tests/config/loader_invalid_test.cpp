@@ -36,6 +36,8 @@ const std::vector<InvalidCase> kInvalidCases = {
     {"bad_method",
      {":4:10: target[0].method: \"FETCH\" is not one of GET, HEAD, POST, PUT, DELETE, OPTIONS, "
       "PATCH, TRACE"}},
+    {"bad_socket_namespaces",
+     {":2:14: sockets.namespaces: \"containers\" is not one of all, self"}},
     {"bad_size",
      {":2:15: capture.buffer_size: \"32 megs\" is not a size (use e.g. 512KiB, 32MiB, 1GiB)"}},
     {"bad_url_port", {":3:7: target[0].url: bad URL: bad port \"99999\" (want 1-65535)"}},
@@ -54,6 +56,8 @@ const std::vector<InvalidCase> kInvalidCases = {
       "flow_idle_timeout (10m)"}},
     {"max_delay_below_base_delay",
      {":3:13: retry.max_delay: max_delay (1s) must not be below base_delay (2s)"}},
+    {"max_namespaces_out_of_range",
+     {":2:18: sockets.max_namespaces: must be between 0 and 10000, got -1"}},
     {"missing_target_url", {":1:1: target[0].url: missing required key"}},
     {"nested_override_bad_value",
      {":6:19: target[0].pool.max_connections: must be between 1 and 1024, got 0"}},

@@ -25,6 +25,8 @@ TEST(ConfigLoader, EmptyFileGivesEveryDefaultOfTheSpec) {
   EXPECT_EQ(c.capture.max_peers, 20);
   EXPECT_EQ(c.sockets.interval, 5s);
   EXPECT_EQ(c.sockets.max_destinations, 20);
+  EXPECT_EQ(c.sockets.namespaces, SocketNamespaces::kAll);
+  EXPECT_EQ(c.sockets.max_namespaces, 20);
   EXPECT_EQ(c.pool.max_connections, 4);
   EXPECT_EQ(c.pool.idle_timeout, 30s);
   EXPECT_EQ(c.pool.max_lifetime, 5min);
@@ -58,6 +60,12 @@ TEST(ConfigLoader, FullExampleSpellsOutTheDefaults) {
   EXPECT_EQ(full.pool.max_lifetime, defaults.pool.max_lifetime);
   EXPECT_EQ(full.retry.jitter, defaults.retry.jitter);
   EXPECT_EQ(full.sockets.max_destinations, defaults.sockets.max_destinations);
+}
+
+TEST(ConfigLoader, SocketsCanBeLimitedToTheAgentsOwnNamespace) {
+  const Config c = parse_config("[sockets]\nnamespaces = \"self\"\nmax_namespaces = 5\n", "t.toml");
+  EXPECT_EQ(c.sockets.namespaces, SocketNamespaces::kSelf);
+  EXPECT_EQ(c.sockets.max_namespaces, 5);
 }
 
 TEST(ConfigLoader, TargetsInheritPoolAndRetryWhereverTheyAppear) {

@@ -28,10 +28,11 @@ class Systemd(unittest.TestCase):
     def test_least_privilege_and_sandboxing(self):
         service = unit_file()["Service"]
         self.assertEqual(service["User"], "connwatch")
-        self.assertEqual(set(service["AmbientCapabilities"].split()),
-                         {"CAP_NET_RAW", "CAP_NET_ADMIN"})
-        self.assertEqual(set(service["CapabilityBoundingSet"].split()),
-                         {"CAP_NET_RAW", "CAP_NET_ADMIN"})
+        # Capture's two, and the two that read every network namespace (issue 16).
+        wanted = {"CAP_NET_RAW", "CAP_NET_ADMIN", "CAP_SYS_ADMIN", "CAP_SYS_PTRACE"}
+        self.assertEqual(set(service["AmbientCapabilities"].split()), wanted)
+        self.assertEqual(set(service["CapabilityBoundingSet"].split()), wanted)
+        self.assertEqual(service["RestrictNamespaces"], "net")  # setns into net namespaces only
         self.assertEqual(service["NoNewPrivileges"], "yes")
         self.assertEqual(service["ProtectSystem"], "strict")
         self.assertEqual(service["ProtectHome"], "yes")
@@ -59,16 +60,20 @@ class Kubernetes(unittest.TestCase):
                 if kind != "Namespace":
                     self.assertEqual(doc["metadata"]["namespace"], "connwatch")
 
-    def test_daemonset_runs_on_the_host_network_with_two_capabilities(self):
+    def test_daemonset_runs_on_the_host_network_and_reads_every_pods_namespace(self):
         ds = self.by_kind["DaemonSet"]
         spec = ds["spec"]["template"]["spec"]
         self.assertTrue(spec["hostNetwork"])
+        self.assertTrue(spec["hostPID"])  # every pod's /proc/PID/ns/net
         self.assertEqual(ds["spec"]["selector"]["matchLabels"],
                          ds["spec"]["template"]["metadata"]["labels"])
         (container,) = spec["containers"]
         sc = container["securityContext"]
         self.assertEqual(sc["capabilities"]["drop"], ["ALL"])
-        self.assertEqual(set(sc["capabilities"]["add"]), {"NET_RAW", "NET_ADMIN"})
+        self.assertEqual(set(sc["capabilities"]["add"]),
+                         {"NET_RAW", "NET_ADMIN", "SYS_ADMIN", "SYS_PTRACE"})
+        mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+        self.assertTrue(mounts["/var/log/pods"]["readOnly"])  # pod names
         self.assertTrue(sc["readOnlyRootFilesystem"])
         self.assertFalse(sc["allowPrivilegeEscalation"])
         self.assertEqual(container["ports"][0]["containerPort"], 9873)

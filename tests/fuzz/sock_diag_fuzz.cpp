@@ -42,7 +42,13 @@ void fuzz_sock_diag(std::span<const std::uint8_t> bytes) {
   range.high = 65535;
   PortSet listening;
   listening.set(8080);
-  SocketTableAggregator aggregator(range, listening, /*max_tracked=*/64);
+  // Two collections over the same bytes: the second finds every cookie remembered.
+  SocketCounterHistory history(/*max_sockets=*/64);
+  SocketTableAggregator first(range, listening, /*max_tracked=*/64, &history);
+  Counting first_visitor(first);
+  parse_sock_diag(bytes, first_visitor);
+  history.finish_collection();
+  SocketTableAggregator aggregator(range, listening, /*max_tracked=*/64, &history);
   Counting visitor(aggregator);
   const auto result = parse_sock_diag(bytes, visitor);
   check(result.sockets == visitor.count);
@@ -54,7 +60,10 @@ void fuzz_sock_diag(std::span<const std::uint8_t> bytes) {
   check(summary.time_wait.size() <= 3 && summary.ports_in_use.size() <= 3);
   std::uint64_t time_wait = summary.time_wait_other;
   for (const auto& d : summary.time_wait) time_wait += d.sockets;
-  check(time_wait <= summary.count(TcpState::kTimeWait));
+  // Every TIME_WAIT socket counts under some destination, the server side's too (issue 16.5).
+  check(time_wait == summary.count(TcpState::kTimeWait));
+  check(summary.quality.size() <= 3);
+  for (const auto& d : summary.quality) check(d.rtt_mean_seconds <= d.rtt_max_seconds);
   for (const auto& d : summary.ports_in_use) check(d.utilization >= 0 && d.utilization <= 1);
 }
 

@@ -313,6 +313,46 @@ TEST(DiagnoseRules, AFewAbortsAreNoiseAndAMissingCounterIsNoGrowth) {
   EXPECT_TRUE(evaluate(o).empty());
 }
 
+// packet-loss (issue 23): the lossy destination named with its ratio and RTT, the clean one not,
+// and the mtr/tcpdump commands filled in with its host and port.
+TEST(DiagnoseRules, RetransmissionsToOneDestinationRaisePacketLossNamingIt) {
+  auto o = healthy();
+  grow(o, TcpEventCounter::kOutSegs, 100000);
+  grow(o, TcpEventCounter::kRetransSegs, 3000);
+  o.destination_loss["blue 10.0.0.7:9000"] = {"blue", "10.0.0.7:9000", 2900, 36000, 0.004, 0.02};
+  o.destination_loss["blue 10.0.0.8:80"] = {"blue", "10.0.0.8:80", 0, 60000, 0.001, 0.001};
+  const auto f = only(evaluate(o), FindingId::kPacketLoss);
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].severity, Severity::kCritical);  // 8 % to the destination
+  EXPECT_NE(f[0].summary.find("10.0.0.7:9000"), std::string::npos) << f[0].summary;
+  EXPECT_NE(f[0].summary.find("8%"), std::string::npos) << f[0].summary;
+  EXPECT_NE(f[0].summary.find("RTT 4.0 ms mean, 20 ms max"), std::string::npos) << f[0].summary;
+  EXPECT_EQ(f[0].summary.find("10.0.0.8"), std::string::npos) << f[0].summary;
+  ASSERT_EQ(f[0].evidence["destinations"].size(), 1U);
+  EXPECT_EQ(f[0].evidence["destinations"][0]["netns"], "blue");
+  EXPECT_EQ(f[0].evidence["lost"], "data");
+  EXPECT_NE(f[0].recommendation.find("mtr -T -P 9000 -c 100 -r 10.0.0.7"), std::string::npos);
+  EXPECT_NE(f[0].recommendation.find("'host 10.0.0.7 and tcp port 9000'"), std::string::npos);
+}
+
+TEST(DiagnoseRules, PacketLossIsAWarningFromOnePercentAndSaysWhenSynsAreLost) {
+  auto o = healthy();
+  grow(o, TcpEventCounter::kOutSegs, 100000);
+  grow(o, TcpEventCounter::kRetransSegs, 1500);
+  grow(o, TcpEventCounter::kTcpSynRetrans, 12);
+  const auto f = only(evaluate(o), FindingId::kPacketLoss);
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].severity, Severity::kWarning);
+  EXPECT_EQ(f[0].evidence["lost"], "syn_and_data");
+  EXPECT_NE(f[0].summary.find("12 SYNs retransmitted"), std::string::npos) << f[0].summary;
+  EXPECT_NE(f[0].recommendation.find("tcp-syn"), std::string::npos);
+
+  auto quiet = healthy();  // 0.5 %: not yet
+  grow(quiet, TcpEventCounter::kOutSegs, 100000);
+  grow(quiet, TcpEventCounter::kRetransSegs, 500);
+  EXPECT_TRUE(only(evaluate(quiet), FindingId::kPacketLoss).empty());
+}
+
 TEST(DiagnoseRules, CaptureUnavailableIsInfoOnly) {
   Observations o = healthy();
   o.capture_up = false;

@@ -11,6 +11,9 @@
 //         side, server did not: fin_wait2 + close_wait).
 //   IPv6: listener [::1]:8443; 1 established connection (2 established); 2 client-first closes
 //         (2 time_wait).
+// sock_diag_v4_info.bin is the IPv4 dump once more with INET_DIAG_INFO asked for (tcp_info with
+// every full socket), after 64 KiB went each way over the first established pair, so its RTT has
+// been sampled and it has sent segments.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -89,10 +92,11 @@ void churn(int listen_fd, IpFamily family, const char* ip, std::uint16_t port, i
   }
 }
 
-void capture(IpFamily family, const std::string& path) {
+void capture(IpFamily family, const std::string& path, std::uint8_t extensions = 0) {
   connwatch::kernel::SockDiagSocket socket;
   if (auto ec = socket.open()) die("open sock_diag");
-  if (auto ec = socket.send_dump_request(family, connwatch::kernel::all_states_mask())) {
+  if (auto ec =
+          socket.send_dump_request(family, connwatch::kernel::all_states_mask(), extensions)) {
     die("send");
   }
   std::vector<std::uint8_t> buffer(connwatch::kernel::kSockDiagBufferSize);
@@ -136,6 +140,19 @@ int main(int argc, char** argv) {
     keep.push_back(c);
     keep.push_back(s);
   }
+  {
+    std::vector<char> chunk(65536, 'x');
+    for (const auto& [from, to] : {std::pair{keep[0], keep[1]}, std::pair{keep[1], keep[0]}}) {
+      if (write(from, chunk.data(), chunk.size()) != static_cast<ssize_t>(chunk.size())) {
+        die("write");
+      }
+      for (std::size_t got = 0; got < chunk.size();) {
+        const ssize_t n = read(to, chunk.data(), chunk.size() - got);
+        if (n <= 0) die("read");
+        got += static_cast<std::size_t>(n);
+      }
+    }
+  }
   churn(l4, IpFamily::kIpv4, "127.0.0.1", 8080, 500);
   const int l4b = listener(IpFamily::kIpv4, "127.0.0.2", 9090);
   churn(l4b, IpFamily::kIpv4, "127.0.0.2", 9090, 7);
@@ -159,6 +176,8 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   capture(IpFamily::kIpv4, dir + "/sock_diag_v4.bin");
   capture(IpFamily::kIpv6, dir + "/sock_diag_v6.bin");
+  capture(IpFamily::kIpv4, dir + "/sock_diag_v4_info.bin",
+          connwatch::kernel::kSockDiagInfoExtension);
   std::fflush(stdout);
   if (std::system("ss -tan > /dev/stderr") != 0) return 1;
   return 0;

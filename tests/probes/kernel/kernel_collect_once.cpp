@@ -3,12 +3,19 @@
 //
 //   kernel-collect-once [--format json|text|prometheus] [--max-destinations N]
 //                       [--proc-root DIR] [--repeat N] [--owners IP:PORT]
+//                       [--all-namespaces] [--max-namespaces N] [--collections N --sleep-ms MS]
+//
+// --all-namespaces reads every network namespace of the host (sockets.namespaces = "all").
+// --collections N collects N times, MS apart, into one registry and prints the last: what the
+// per-destination segment counters (deltas between collections) are tested with.
 //
 // --repeat N collects N times and prints timing and memory as JSON instead (for kernel_bench.sh):
 // {"collections", "first_seconds", "min_seconds", "median_seconds", "sockets",
 //  "rss_before_kib", "rss_after_kib", "hwm_kib"}.
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
@@ -17,6 +24,7 @@
 #include <fstream>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "probes/kernel/kernel_collector.h"
@@ -31,7 +39,8 @@ using namespace connwatch::kernel;
 [[noreturn]] void usage(const char* error) {
   std::cerr << "kernel-collect-once: " << error
             << "\nusage: kernel-collect-once [--format json|text|prometheus] "
-               "[--max-destinations N] [--proc-root DIR] [--repeat N] [--owners IP:PORT]\n";
+               "[--max-destinations N] [--proc-root DIR] [--repeat N] [--owners IP:PORT] "
+               "[--all-namespaces] [--max-namespaces N] [--collections N --sleep-ms MS]\n";
   std::exit(2);
 }
 
@@ -82,9 +91,13 @@ void print_text(const KernelSnapshot& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Logs (a namespace that cannot be entered, ...) to stderr: stdout is the result.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("kernel-collect-once"));
   std::string format = "json";
   KernelOptions options;
   int repeat = 0;
+  int collections = 1;
+  int sleep_ms = 0;
   std::string owners;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -102,6 +115,14 @@ int main(int argc, char** argv) {
       repeat = std::stoi(value());
     } else if (arg == "--owners") {
       owners = value();
+    } else if (arg == "--all-namespaces") {
+      options.all_namespaces = true;
+    } else if (arg == "--max-namespaces") {
+      options.max_namespaces = std::stoul(value());
+    } else if (arg == "--collections") {
+      collections = std::stoi(value());
+    } else if (arg == "--sleep-ms") {
+      sleep_ms = std::stoi(value());
     } else {
       usage(("unknown argument " + arg).c_str());
     }
@@ -125,10 +146,14 @@ int main(int argc, char** argv) {
     KernelCollector collector(options);
     std::vector<double> seconds;
     std::uint64_t sockets = 0;
+    std::size_t collector_namespaces = 0;
     for (int i = 0; i < repeat; ++i) {
       const auto s = collector.collect_once();
       seconds.push_back(std::chrono::duration<double>(s.duration).count());
-      if (s.sockets) sockets = s.sockets->sockets;
+      collector_namespaces = s.namespaces.size();
+      sockets = 0;
+      for (const auto& ns : s.namespaces) sockets += ns.socket_count();
+      if (s.namespaces.empty() && s.sockets) sockets = s.sockets->sockets;
       if (!s.failures.empty()) {
         std::cerr << "collector " << s.failures[0].collector
                   << " failed: " << s.failures[0].error.message() << "\n";
@@ -137,6 +162,7 @@ int main(int argc, char** argv) {
     const double first = seconds.front();
     std::sort(seconds.begin(), seconds.end());
     nlohmann::json out = {{"collections", repeat},
+                          {"namespaces", collector_namespaces},
                           {"first_seconds", first},
                           {"min_seconds", seconds.front()},
                           {"median_seconds", seconds[seconds.size() / 2]},
@@ -151,7 +177,11 @@ int main(int argc, char** argv) {
   prometheus::Registry registry;
   KernelMetrics metrics(registry);
   KernelCollector collector(options, &metrics);
-  const auto snapshot = collector.collect_once();
+  auto snapshot = collector.collect_once();
+  for (int i = 1; i < collections; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms));
+    snapshot = collector.collect_once();
+  }
   if (format == "json") {
     std::cout << to_json(snapshot).dump() << "\n";
   } else if (format == "prometheus") {

@@ -14,10 +14,11 @@ from pathlib import Path
 import lab
 
 COUNTERS = {
-    "snmp": ("Tcp", ["OutRsts", "EstabResets", "AttemptFails"]),
+    "snmp": ("Tcp", ["OutRsts", "EstabResets", "AttemptFails", "OutSegs", "RetransSegs"]),
     "netstat": ("TcpExt", ["TCPAbortOnData", "TCPAbortOnClose", "TCPAbortOnTimeout",
                            "TCPAbortOnLinger", "TCPAbortOnMemory", "ListenOverflows",
-                           "ListenDrops", "TCPTimeWaitOverflow"]),
+                           "ListenDrops", "TCPTimeWaitOverflow", "TWRecycled", "TCPSynRetrans",
+                           "TCPTimeouts", "TCPLostRetransmit"]),
 }
 
 
@@ -100,9 +101,11 @@ class KernelCollectorInTheLab(unittest.TestCase):
         self.assertEqual(exhaust["first_error"], "EADDRNOTAVAIL")
 
         metrics = self.collect(fmt="prometheus")
-        self.assertIn("connwatch_ephemeral_port_range_size 200\n", metrics)
+        netns = L.client_ns  # the namespace's /run/netns name (`ip netns add`)
+        self.assertIn(f'connwatch_ephemeral_port_range_size{{netns="{netns}"}} 200\n', metrics)
         self.assertRegex(metrics, r'connwatch_ephemeral_port_utilization_ratio\{destination="'
-                         + re.escape(self.destination) + r'"\} (1|0\.9\d*)\n')
+                         + re.escape(self.destination) + r'",netns="' + re.escape(netns)
+                         + r'"\} (1|0\.9\d*)\n')
 
     def test_kernel_counters_equal_the_kernels_own_files(self):
         L = self.L
@@ -122,8 +125,8 @@ class KernelCollectorInTheLab(unittest.TestCase):
 
         metrics = self.collect(fmt="prometheus")
         for name, value in before.items():
-            self.assertIn(f'connwatch_kernel_tcp_events_total{{counter="{name}"}} {value}\n',
-                          metrics)
+            self.assertIn(f'connwatch_kernel_tcp_events_total{{counter="{name}",'
+                          f'netns="{L.client_ns}"}} {value}\n', metrics)
 
     def test_socket_owners_name_the_process_holding_the_connections(self):
         L = self.L

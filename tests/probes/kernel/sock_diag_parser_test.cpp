@@ -1,11 +1,13 @@
 #include "probes/kernel/sock_diag_parser.h"
 
 #include <gtest/gtest.h>
+#include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -236,6 +238,90 @@ TEST(SockDiagParser, ParsesNothingFromNoBytes) {
   EXPECT_FALSE(result.error);
   EXPECT_FALSE(result.done);
   EXPECT_EQ(result.sockets, 0U);
+}
+
+// The IPv4 dump again with INET_DIAG_INFO (capture_sock_diag.cpp): tcp_info rides with every full
+// socket, none with the TIME_WAIT minisocks; 64 KiB went each way over the first established pair.
+TEST(SockDiagParser, ReadsTcpInfoAndCookiesFromTheCapturedInfoDump) {
+  Recorder r;
+  const auto result = parse_sock_diag(read_testdata("sock_diag_v4_info.bin"), r);
+  ASSERT_FALSE(result.error) << result.error.message();
+  EXPECT_TRUE(result.done);
+  EXPECT_EQ(r.count(TcpState::kTimeWait), 507U);
+  EXPECT_EQ(r.count(TcpState::kEstablished), 6U);
+  std::set<std::uint64_t> cookies;
+  std::size_t with_rtt = 0;
+  std::uint32_t most_sent = 0;
+  for (const auto& s : r.sockets) {
+    EXPECT_NE(s.cookie, 0U);
+    cookies.insert(s.cookie);
+    EXPECT_EQ(s.has_info, s.state != TcpState::kTimeWait) << to_string(s.state);
+    if (s.state == TcpState::kEstablished && s.rtt_us > 0) ++with_rtt;
+    if (s.has_info) {
+      EXPECT_EQ(s.total_retrans, 0U);  // loopback loses nothing
+    }
+    most_sent = std::max(most_sent, s.segs_out);
+  }
+  EXPECT_EQ(cookies.size(), r.sockets.size());  // unique per socket
+  EXPECT_EQ(with_rtt, 6U);
+  EXPECT_GE(most_sent, 2U);  // the data exchange: at least one segment each way, plus handshake
+}
+
+// An attribute claiming more bytes than its message holds is malformed, not read past.
+TEST(SockDiagParser, RejectsAnAttributeLongerThanItsMessage) {
+  auto bytes = read_testdata("sock_diag_v4_info.bin");
+  // The first message's first attribute starts right after nlmsghdr + inet_diag_msg.
+  std::uint32_t len = 0;
+  std::memcpy(&len, bytes.data(), 4);
+  ASSERT_GT(len, 16U + 72U + 4U);
+  const std::uint16_t too_long = static_cast<std::uint16_t>(len);
+  std::memcpy(bytes.data() + 16 + 72, &too_long, 2);
+  Recorder r;
+  EXPECT_EQ(parse_sock_diag(bytes, r).error, SockDiagError::kMalformed);
+}
+
+// A tcp_info shorter than today's (an older kernel) gives what it covers and no more.
+TEST(SockDiagParser, TakesFromAShortTcpInfoOnlyTheFieldsItCovers) {
+  auto bytes = read_testdata("sock_diag_v4_info.bin");
+  Recorder full;
+  ASSERT_FALSE(parse_sock_diag(bytes, full).error);
+  // Cut every INET_DIAG_INFO of the first message down to 104 bytes (Linux 3.x: up to
+  // tcpi_total_retrans, before tcpi_segs_out) by rewriting rta_len; the bytes stay, padded.
+  std::uint32_t len = 0;
+  std::memcpy(&len, bytes.data(), 4);
+  std::size_t at = 16 + 72;
+  bool cut = false;
+  while (at + 4 <= len) {
+    std::uint16_t rta_len = 0, rta_type = 0;
+    std::memcpy(&rta_len, bytes.data() + at, 2);
+    std::memcpy(&rta_type, bytes.data() + at + 2, 2);
+    if (rta_type == 2 && rta_len > 4 + 104) {
+      const std::uint16_t shorter = 4 + 104;
+      std::memcpy(bytes.data() + at, &shorter, 2);
+      cut = true;
+      // The rest of the old attribute now reads as padding-free garbage: blank it as NOP attrs.
+      for (std::size_t i = at + shorter; i + 4 <= at + rta_len; i += 4) {
+        const std::uint16_t nop_len = 4, nop_type = 0;
+        std::memcpy(bytes.data() + i, &nop_len, 2);
+        std::memcpy(bytes.data() + i + 2, &nop_type, 2);
+      }
+    }
+    at += (rta_len + 3U) & ~3U;
+  }
+  ASSERT_TRUE(cut) << "the first socket carries no INET_DIAG_INFO";
+  Recorder r;
+  ASSERT_FALSE(parse_sock_diag(bytes, r).error);
+  ASSERT_FALSE(r.sockets.empty());
+  EXPECT_TRUE(r.sockets[0].has_info);
+  EXPECT_EQ(r.sockets[0].rtt_us, full.sockets[0].rtt_us);
+  EXPECT_EQ(r.sockets[0].segs_out, 0U);
+}
+
+TEST(SockDiagRequest, AsksForTcpInfoWhenTold) {
+  const auto request =
+      build_sock_diag_request(IpFamily::kIpv4, all_states_mask(), 1, kSockDiagInfoExtension);
+  EXPECT_EQ(request[16 + 2], 1U << (INET_DIAG_INFO - 1));  // idiag_ext
+  EXPECT_EQ(build_sock_diag_request(IpFamily::kIpv4, all_states_mask(), 1)[16 + 2], 0U);
 }
 
 TEST(SockDiagRequest, AsksForADumpOfTcpSocketsOfOneFamilyInTheGivenStates) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace connwatch::kernel {
 namespace {
@@ -54,17 +55,76 @@ TEST_F(SocketTableAggregatorTest, CountsTimeWaitPerDestination) {
   EXPECT_EQ(s.time_wait_other, 0U);
 }
 
-TEST_F(SocketTableAggregatorTest, LeavesAcceptedSocketsOfLocalListenersOutOfDestinations) {
+// Issue 16.5: a server that closes first (Connection: close) holds the TIME_WAIT. It counts under
+// the endpoint its clients connected to, never under a client's ephemeral port, and the
+// destinations sum to the state's count. Seen before the fix: 10 by state against 1 by destination.
+TEST_F(SocketTableAggregatorTest, CountsTheServerSidesTimeWaitUnderTheServersEndpoint) {
   listening.set(8080);
-  // A server on 8080 that closed first: its TIME_WAIT faces a client's ephemeral port.
-  const auto s = run({socket(TcpState::kTimeWait, "10.0.0.1:8080", "10.0.0.9:51000"),
-                      socket(TcpState::kEstablished, "10.0.0.1:8080", "10.0.0.9:51001"),
-                      socket(TcpState::kTimeWait, "10.0.0.1:40000", "10.0.0.2:443")});
-  EXPECT_EQ(s.count(TcpState::kTimeWait), 2U);  // still counted by state
-  ASSERT_EQ(s.time_wait.size(), 1U);
-  EXPECT_EQ(s.time_wait[0].destination.to_string(), "10.0.0.2:443");
+  std::vector<SocketRecord> sockets;
+  for (int i = 0; i < 9; ++i) {
+    const std::string client = "10.0.0.9:" + std::to_string(51000 + i);
+    sockets.push_back(socket(TcpState::kTimeWait, "10.0.0.1:8080", client.c_str()));
+  }
+  // The listener on 9090 has gone; its TIME_WAIT still faces an ephemeral port.
+  sockets.push_back(socket(TcpState::kTimeWait, "10.0.0.1:9090", "10.0.0.9:52000"));
+  sockets.push_back(socket(TcpState::kEstablished, "10.0.0.1:8080", "10.0.0.9:51100"));
+  sockets.push_back(socket(TcpState::kTimeWait, "10.0.0.1:40000", "10.0.0.2:443"));
+  const auto s = run(sockets);
+  EXPECT_EQ(s.count(TcpState::kTimeWait), 11U);
+  std::uint64_t by_destination = s.time_wait_other;
+  for (const auto& d : s.time_wait) by_destination += d.sockets;
+  EXPECT_EQ(by_destination, 11U);
+  ASSERT_EQ(s.time_wait.size(), 3U);
+  EXPECT_EQ(s.time_wait[0].destination.to_string(), "10.0.0.1:8080");
+  EXPECT_EQ(s.time_wait[0].sockets, 9U);
+  for (const auto& d : s.time_wait) EXPECT_NE(d.destination.address.to_string(), "10.0.0.9");
+  // Accepted sockets hold no ephemeral port of this host.
   ASSERT_EQ(s.ports_in_use.size(), 1U);
   EXPECT_EQ(s.ports_in_use[0].destination.to_string(), "10.0.0.2:443");
+}
+
+SocketRecord with_info(SocketRecord s, std::uint64_t cookie, std::uint32_t retrans,
+                       std::uint32_t segs_out, std::uint32_t rtt_us) {
+  s.cookie = cookie;
+  s.has_info = true;
+  s.total_retrans = retrans;
+  s.segs_out = segs_out;
+  s.rtt_us = rtt_us;
+  return s;
+}
+
+TEST_F(SocketTableAggregatorTest, AddsRetransmissionsAndRttPerDestinationBetweenCollections) {
+  SocketCounterHistory history;
+  const auto collect = [&](const std::vector<SocketRecord>& sockets) {
+    SocketTableAggregator aggregator(range, listening, 100, &history);
+    for (const auto& s : sockets) aggregator.on_socket(s);
+    history.finish_collection();
+    return aggregator.summarize(1);
+  };
+  const auto lossy = socket(TcpState::kEstablished, "10.0.0.1:40000", "10.0.0.2:443");
+  const auto lossy2 = socket(TcpState::kEstablished, "10.0.0.1:40001", "10.0.0.2:443");
+  const auto clean = socket(TcpState::kEstablished, "10.0.0.1:40002", "10.0.0.3:80");
+  const auto first =
+      collect({with_info(lossy, 1, 10, 100, 1000), with_info(lossy2, 2, 0, 100, 3000),
+               with_info(clean, 3, 0, 100, 500)});
+  ASSERT_TRUE(first.has_quality);
+  for (const auto& d : first.quality) EXPECT_EQ(d.retransmitted + d.sent, 0U);  // baseline
+
+  const auto second = collect({with_info(lossy, 1, 30, 300, 2000),
+                               with_info(lossy2, 2, 5, 200, 6000), with_info(clean, 3, 0, 150, 500),
+                               with_info(clean, 9, 1, 20, 0)});  // born since: counted whole
+  EXPECT_EQ(second.quality_destinations, 2U);
+  ASSERT_EQ(second.quality.size(), 1U);
+  const auto& d = second.quality[0];
+  EXPECT_EQ(d.destination.to_string(), "10.0.0.2:443");
+  EXPECT_EQ(d.retransmitted, 25U);
+  EXPECT_EQ(d.sent, 300U);
+  EXPECT_EQ(d.rtt_sockets, 2U);
+  EXPECT_DOUBLE_EQ(d.rtt_mean_seconds, 0.004);
+  EXPECT_DOUBLE_EQ(d.rtt_max_seconds, 0.006);
+  EXPECT_EQ(second.quality_other.retransmitted, 1U);
+  EXPECT_EQ(second.quality_other.sent, 70U);
+  EXPECT_EQ(second.quality_other.rtt_sockets, 1U);  // the socket without an RTT sample is left out
 }
 
 TEST_F(SocketTableAggregatorTest, CountsPortsInUseOnlyForEphemeralLocalPortsTimeWaitIncluded) {

@@ -20,10 +20,12 @@ std::uint64_t value(const TcpEventCounts& c, TcpEventCounter which) {
 TEST(TcpEventCounter, LabelValuesAreTheKernelFieldNamesOfSpec) {
   std::set<std::string> names;
   for (const auto c : kAllTcpEventCounters) names.insert(std::string(to_string(c)));
-  EXPECT_EQ(names, (std::set<std::string>{"OutRsts", "EstabResets", "AttemptFails",
-                                          "TCPAbortOnData", "TCPAbortOnClose", "TCPAbortOnTimeout",
-                                          "TCPAbortOnLinger", "TCPAbortOnMemory", "ListenOverflows",
-                                          "ListenDrops", "TCPTimeWaitOverflow"}));
+  EXPECT_EQ(names,
+            (std::set<std::string>{"OutRsts", "EstabResets", "AttemptFails", "TCPAbortOnData",
+                                   "TCPAbortOnClose", "TCPAbortOnTimeout", "TCPAbortOnLinger",
+                                   "TCPAbortOnMemory", "ListenOverflows", "ListenDrops",
+                                   "TCPTimeWaitOverflow", "TWRecycled", "OutSegs", "RetransSegs",
+                                   "TCPSynRetrans", "TCPTimeouts", "TCPLostRetransmit"}));
 }
 
 TEST(TcpEventCounter, ReadsTheTcpCountersOfTheCapturedSnmp) {
@@ -60,6 +62,13 @@ TEST(TcpEventCounter, TakesEachValueFromItsOwnColumn) {
   EXPECT_EQ(value(c, TcpEventCounter::kTcpAbortOnTimeout), 1058U);
   EXPECT_EQ(value(c, TcpEventCounter::kTcpAbortOnLinger), 1059U);
   EXPECT_EQ(value(c, TcpEventCounter::kTcpTimeWaitOverflow), 1078U);
+  // Issue 23: the loss counters, from the same two files.
+  EXPECT_EQ(value(c, TcpEventCounter::kOutSegs), 2011U);
+  EXPECT_EQ(value(c, TcpEventCounter::kRetransSegs), 2012U);
+  EXPECT_EQ(value(c, TcpEventCounter::kTcpSynRetrans), 1101U);
+  EXPECT_EQ(value(c, TcpEventCounter::kTcpTimeouts), 1044U);
+  EXPECT_EQ(value(c, TcpEventCounter::kTcpLostRetransmit), 1038U);
+  EXPECT_EQ(value(c, TcpEventCounter::kTwRecycled), 1012U);
 }
 
 TEST(TcpEventCounter, LeavesCountersThisKernelLacksUnset) {
