@@ -59,21 +59,26 @@ std::vector<Finding> ephemeral_port_exhaustion(const Observations& o) {
         if (tw.destination == busiest->destination) time_wait = tw.sockets;
       }
     }
+    const std::string owner = owner_text(o, destination);
     Finding f;
     f.severity = busiest->utilization >= kCritical ? Severity::kCritical : Severity::kWarning;
     f.summary = destination + " uses " + count(busiest->in_use) + " of " + count(usable) +
                 " ephemeral ports (" + percent(busiest->utilization) + ") from " +
-                busiest->source.to_string();
+                busiest->source.to_string() +
+                (owner.empty() ? ", no live owner seen (TIME_WAIT has none)"
+                               : ", held by " + owner);
     f.evidence = {{"destination", destination},
                   {"source", busiest->source.to_string()},
                   {"in_use", busiest->in_use},
                   {"usable_ports", usable},
                   {"utilization", busiest->utilization},
                   {"time_wait", time_wait},
-                  {"port_range", range}};
-    std::string fix;
+                  {"port_range", range},
+                  {"owners", owners_json(o, destination)},
+                  {"attribution", attribution(o, destination)}};
+    std::string fix = owner.empty() ? "" : owner + ": ";
     if (time_wait * 2 >= busiest->in_use) {
-      fix = count(time_wait) +
+      fix += count(time_wait) +
             " of them are TIME_WAIT: reuse pooled connections instead of one per request; ";
     }
     f.recommendation = fix + "widen net.ipv4.ip_local_port_range (now " + range +
