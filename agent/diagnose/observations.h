@@ -111,6 +111,10 @@ struct Observations {
   passive::PassiveSnapshot passive;
   // The passive families of SPEC §4 over the run, for --push-gateway / --textfile.
   std::vector<prometheus::MetricFamily> passive_families;
+  // Client-side TIME_WAIT entries the capture had counted when the run ended. `passive` is read
+  // later (after the probes unwind and the ring hands over its last block), so its counts run on
+  // past the window the sampler's counts cover; rates use this one.
+  std::optional<std::uint64_t> captured_time_wait_entries;
 
   // Kernel tables and counters at the start and the end.
   kernel::KernelSnapshot kernel_start;

@@ -80,8 +80,8 @@ inline double per_second(std::uint64_t n, double duration_seconds) {
 // from the net change of the gauge, which expiry and reuse keep down). The sampler counts the
 // destination's TIME_WAIT sockets as they appear (a lower bound: one that entered and left
 // between two samples is missed); with capture up, the capture's count of TIME_WAIT entries on
-// this host's client side is exact, and what the samples missed is shared out over the sampled
-// destinations by their counts.
+// this host's client side by the end of the run says how many the samples missed, and those are
+// shared out over the sampled destinations by their counts.
 struct TimeWaitRate {
   std::uint64_t entries = 0;
   double per_second = 0;
@@ -97,11 +97,10 @@ inline std::optional<TimeWaitRate> time_wait_rate(const Observations& o,
   TimeWaitRate r;
   r.entries = sampled;
   r.source = "sock_diag samples";
-  if (o.capture_up) {
+  if (o.capture_up && o.captured_time_wait_entries) {
     std::uint64_t all_sampled = 0;
     for (const auto& [d, a] : o.destinations) all_sampled += a.time_wait_entries;
-    const std::uint64_t captured =
-        o.passive.time_wait_entries[passive::index_of(passive::TimeWaitSide::kClient)];
+    const std::uint64_t captured = *o.captured_time_wait_entries;
     if (all_sampled > 0 && captured > all_sampled) {
       const double share = static_cast<double>(sampled) / static_cast<double>(all_sampled);
       r.entries = sampled + static_cast<std::uint64_t>(

@@ -33,12 +33,13 @@ std::vector<Finding> time_wait_accumulation(const Observations& o) {
     const std::uint64_t grew = d.sockets > start ? d.sockets - start : 0;
     if (d.sockets < kMinSockets || grew < kMinGrowth) continue;
     const std::string destination = d.destination.to_string();
+    // The counted entries; the gauge's growth only when the samples never saw the destination
+    // (it spans a slightly longer window: the tables are read before the sampler starts and
+    // after it stops).
     const auto counted = time_wait_rate(o, destination);
-    const std::uint64_t entries = counted ? std::max(counted->entries, grew) : grew;
-    const bool lower_bound = !counted || counted->lower_bound || counted->entries < grew;
-    const double rate = counted && counted->entries >= grew
-                            ? counted->per_second
-                            : per_second(grew, o.duration_seconds);
+    const std::uint64_t entries = counted ? counted->entries : grew;
+    const bool lower_bound = !counted || counted->lower_bound;
+    const double rate = counted ? counted->per_second : per_second(grew, o.duration_seconds);
     const auto steady = static_cast<std::uint64_t>(rate * kTimeWaitSeconds);
     const std::string owner = owner_text(o, destination);
 

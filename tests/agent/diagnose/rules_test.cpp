@@ -131,7 +131,7 @@ TEST(DiagnoseRules, TimeWaitAccumulationNamesTheGrowthAndTheOwner) {
   o.destinations["10.0.0.5:443"].time_wait_entries = 2950;
   o.destinations["10.0.0.5:443"].owners = {{812, "java", 3, 7}};
   o.destinations["10.0.0.5:443"].own_sockets = 2;
-  o.passive.time_wait_entries[passive::index_of(passive::TimeWaitSide::kClient)] = 3000;
+  o.captured_time_wait_entries = 3000;
   const auto f = only(evaluate(o), FindingId::kTimeWaitAccumulation);
   ASSERT_EQ(f.size(), 1U);
   EXPECT_EQ(f[0].summary,
@@ -173,7 +173,7 @@ TEST(DiagnoseRules, PortReuseChurnNeedsRecycledTimeWaitAndARateAboveTheDrain) {
   o.time_wait_sampled_seconds = 8;
   o.destinations["10.0.0.5:80"].time_wait_entries = 2472;  // 309/s
   o.destinations["10.0.0.5:80"].owners = {{4242, "python3", 40, 60}};
-  o.passive.time_wait_entries[passive::index_of(passive::TimeWaitSide::kClient)] = 2472;
+  o.captured_time_wait_entries = 2472;
   o.time_wait_counters_start.recycled = 100;
   o.time_wait_counters_end.recycled = 100;
   o.tcp_tw_reuse = 1;
@@ -193,7 +193,7 @@ TEST(DiagnoseRules, PortReuseChurnNeedsRecycledTimeWaitAndARateAboveTheDrain) {
   EXPECT_EQ(f[0].evidence["seconds_to_fill_without_reuse"], 3.2);
 
   o.destinations["10.0.0.5:80"].time_wait_entries = 80;  // 10/s: TIME_WAIT drains faster
-  o.passive.time_wait_entries[passive::index_of(passive::TimeWaitSide::kClient)] = 80;
+  o.captured_time_wait_entries = 80;
   EXPECT_TRUE(only(evaluate(o), FindingId::kPortReuseChurn).empty());
 }
 
