@@ -232,8 +232,10 @@ std::optional<CliOptions> parse_cli(int argc, const char* const* argv, std::ostr
       return usage_error("--duration: \"" + duration + "\" is not a number of seconds");
     }
     if (parsed->count() <= 0) {
-      return usage_error("--duration: a diagnose run needs some time to measure: give 1 or more "
-                         "seconds (\"10\", \"30s\", \"2m\"), not \"" + duration + "\"");
+      return usage_error(
+          "--duration: a diagnose run needs some time to measure: give 1 or more "
+          "seconds (\"10\", \"30s\", \"2m\"), not \"" +
+          duration + "\"");
     }
     options.duration = *parsed;
   }

@@ -19,6 +19,8 @@ std::vector<RunLimit> run_limits(const Observations& o) {
     if (t.config.url.scheme == config::Scheme::kTcp) continue;
     if (t.peer_idle_close_seconds || t.probes.counts.peer_idle_close_seconds) continue;
     if (!t.idle_watched_seconds) continue;
+    // A target whose every request failed has a bigger problem than its idle connections.
+    if (t.probes.counts.attempts[active::index_of(active::Outcome::kSuccess)] == 0) continue;
     const double idle_timeout = std::chrono::duration<double>(t.config.pool.idle_timeout).count();
     if (t.server_keep_alive && static_cast<double>(t.server_keep_alive->count()) < idle_timeout) {
       continue;  // announced shorter: stale-pooled-connection says so already

@@ -289,8 +289,8 @@ struct Run {
     const auto snapshots = scheduler.snapshots();
     sampler.stop();
     if (capture && capture->up()) {
-      obs.captured_time_wait_entries = capture->snapshot().time_wait_entries[passive::index_of(
-          passive::TimeWaitSide::kClient)];
+      obs.captured_time_wait_entries =
+          capture->snapshot().time_wait_entries[passive::index_of(passive::TimeWaitSide::kClient)];
     }
     obs.kernel_end = collector.collect_once();  // before the pools' own closes leave TIME_WAIT
     obs.time_wait_counters_end = read_time_wait_counters(options.kernel.proc_root);

@@ -74,8 +74,8 @@ struct SocketHolder {
 
 // One destination as the sampler thread watched it (sampler.h says how owners are attributed).
 struct DestinationActivity {
-  std::string destination;          // "ip:port"
-  std::uint64_t time_wait_entries = 0;  // TIME_WAIT sockets that appeared while sampling
+  std::string destination;                  // "ip:port"
+  std::uint64_t time_wait_entries = 0;      // TIME_WAIT sockets that appeared while sampling
   std::uint64_t time_wait_early_exits = 0;  // left before their 60 s: reused or killed
   std::uint64_t time_wait_peak = 0;
   std::vector<SocketHolder> owners;     // most sockets first
@@ -128,7 +128,7 @@ struct Observations {
   std::uint64_t time_wait_samples = 0;
   TimeWaitCounters time_wait_counters_start;
   TimeWaitCounters time_wait_counters_end;
-  std::optional<std::uint64_t> tcp_tw_reuse;  // net.ipv4.tcp_tw_reuse
+  std::optional<std::uint64_t> tcp_tw_reuse;        // net.ipv4.tcp_tw_reuse
   std::vector<ProcessFds> processes_near_fd_limit;  // open >= 0.8 of their limit
   std::map<int, FdTrend> fd_trends;                 // by pid
   std::optional<std::uint64_t> somaxconn;

@@ -85,8 +85,8 @@ nlohmann::json sockets_json(const Observations& o) {
     const auto v = [](const std::optional<std::uint64_t>& x) {
       return x ? nlohmann::json(*x) : nlohmann::json();
     };
-    return nlohmann::json{{"TW", v(c.entered)}, {"TWRecycled", v(c.recycled)},
-                          {"TWKilled", v(c.killed)}};
+    return nlohmann::json{
+        {"TW", v(c.entered)}, {"TWRecycled", v(c.recycled)}, {"TWKilled", v(c.killed)}};
   };
   nlohmann::json trends = nlohmann::json::array();
   for (const auto& [pid, t] : o.fd_trends) {
@@ -111,8 +111,9 @@ nlohmann::json sockets_json(const Observations& o) {
           {"owners", owners},
           {"time_wait_sampled_seconds", o.time_wait_sampled_seconds},
           {"time_wait_samples", o.time_wait_samples},
-          {"time_wait_counters", {{"start", counters(o.time_wait_counters_start)},
-                                  {"end", counters(o.time_wait_counters_end)}}},
+          {"time_wait_counters",
+           {{"start", counters(o.time_wait_counters_start)},
+            {"end", counters(o.time_wait_counters_end)}}},
           {"tcp_tw_reuse", o.tcp_tw_reuse ? nlohmann::json(*o.tcp_tw_reuse) : nlohmann::json()},
           {"processes_near_fd_limit", fds},
           {"fd_trends", trends},
@@ -242,9 +243,10 @@ void write_text(std::ostream& out, const Observations& o, const std::vector<Find
     for (const auto severity : {Severity::kCritical, Severity::kWarning, Severity::kInfo}) {
       const auto n = by_severity[static_cast<std::size_t>(severity)];
       if (n == 0) continue;
-      counts += (counts.empty() ? "" : ", ") +
-                (severity == Severity::kWarning ? plural(n, "warning", "warnings")
-                                                : count(n) + " " + std::string(to_string(severity)));
+      counts +=
+          (counts.empty() ? "" : ", ") + (severity == Severity::kWarning
+                                              ? plural(n, "warning", "warnings")
+                                              : count(n) + " " + std::string(to_string(severity)));
     }
     out << plural(findings.size(), "finding", "findings") << " in " << seconds(o.duration_seconds)
         << ": " << counts << "\n\n";

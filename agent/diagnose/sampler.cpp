@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "agent/diagnose/time_wait_tracker.h"
-#include "probes/kernel/process_fd_usage.h"
 #include "probes/kernel/proc_file.h"
+#include "probes/kernel/process_fd_usage.h"
 #include "probes/kernel/sock_diag_parser.h"
 #include "probes/kernel/sock_diag_socket.h"
 #include "probes/kernel/socket_owners.h"
@@ -213,9 +213,9 @@ struct Sampler::State {
   void sample_owners() {
     const std::set<kernel::Endpoint> destinations = watched();
     if (destinations.empty()) return;
-    const std::uint32_t live_states = kernel::all_states_mask() &
-                                      ~kernel::state_mask({kernel::TcpState::kListen,
-                                                           kernel::TcpState::kTimeWait});
+    const std::uint32_t live_states =
+        kernel::all_states_mask() &
+        ~kernel::state_mask({kernel::TcpState::kListen, kernel::TcpState::kTimeWait});
     std::unordered_map<std::uint64_t, kernel::Endpoint> sockets;
     LiveSockets visitor(destinations, sockets);
     if (dump(live_states, visitor)) return;
@@ -261,8 +261,12 @@ struct Sampler::State {
       }
       sample_time_wait();
       sample_owners();
+      // On a host with many sockets or descriptors a sample takes long: rest at least three times
+      // as long as it took, so the sampler stays under a quarter of a core.
+      const auto took = Clock::now() - begin;
       std::unique_lock lock(mutex);
-      wake.wait_until(lock, stop, begin + options.interval, [] { return false; });
+      wake.wait_until(lock, stop, begin + std::max<Clock::duration>(options.interval, 4 * took),
+                      [] { return false; });
     }
   }
 };

@@ -3,7 +3,8 @@
 // milliseconds on a busy host, and on the io thread it delayed probe completions into their phase
 // times, or past their deadline).
 //
-// Every `interval` it dumps the TIME_WAIT sockets (TimeWaitTracker counts entries per
+// Every `interval` (or four times as long as the last sample took, to stay under a quarter of a
+// core on a busy host) it dumps the TIME_WAIT sockets (TimeWaitTracker counts entries per
 // destination) and samples who owns the live sockets to the watched destinations: the three with
 // the most TIME_WAIT entries and the one using most ephemeral ports. Every `kernel_interval` it
 // takes a KernelCollector snapshot (peak port usage) and the fd usage of processes at or above half

@@ -28,7 +28,8 @@ TimeWaitCounters parse_time_wait_counters(std::string_view text) {
   std::vector<std::string_view> lines;
   for (std::size_t start = 0; start < text.size();) {
     const std::size_t end = text.find('\n', start);
-    lines.push_back(text.substr(start, (end == std::string_view::npos ? text.size() : end) - start));
+    lines.push_back(
+        text.substr(start, (end == std::string_view::npos ? text.size() : end) - start));
     if (end == std::string_view::npos) break;
     start = end + 1;
   }

@@ -48,7 +48,8 @@ class TimeWaitTracker {
   };
   struct KeyHash {
     std::size_t operator()(const Key& k) const noexcept {
-      return std::hash<kernel::Endpoint>{}(k.local) * 131U ^ std::hash<kernel::Endpoint>{}(k.remote);
+      return std::hash<kernel::Endpoint>{}(k.local) * 131U ^
+             std::hash<kernel::Endpoint>{}(k.remote);
     }
   };
   struct Seen {

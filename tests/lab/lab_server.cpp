@@ -164,8 +164,8 @@ std::string_view reason_phrase(int status) {
 
 std::string http_response(const ServerOptions& options, int status, bool keep_alive) {
   const std::string_view body = status == 200 ? "ok\n" : "unavailable\n";
-  std::string out = "HTTP/1.1 " + std::to_string(status) + " " +
-                    std::string(reason_phrase(status)) + "\r\n";
+  std::string out =
+      "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason_phrase(status)) + "\r\n";
   out += "Content-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   if (options.keepalive_header && keep_alive) {
     out += "Keep-Alive: timeout=" + std::to_string(*options.keepalive_header) + "\r\n";

@@ -12,8 +12,8 @@
 #include "agent/diagnose/format.h"
 #include "agent/diagnose/observations.h"
 #include "probes/active/outcome.h"
-#include "probes/passive/flow_labels.h"
 #include "probes/kernel/tcp_event_counter.h"
+#include "probes/passive/flow_labels.h"
 
 namespace connwatch::agent::diagnose {
 
@@ -140,9 +140,10 @@ inline std::string attribution(const Observations& o, const std::string& destina
   const auto it = o.destinations.find(destination);
   const std::uint64_t samples = it == o.destinations.end() ? 0 : it->second.owner_samples;
   const std::uint64_t own = it == o.destinations.end() ? 0 : it->second.own_sockets;
-  std::string text = "owners of the live sockets to " + destination + " in " +
-                     plural(samples, "sample", "samples") +
-                     " (sock_diag inode matched to /proc/<pid>/fd); TIME_WAIT sockets have no owner";
+  std::string text =
+      "owners of the live sockets to " + destination + " in " +
+      plural(samples, "sample", "samples") +
+      " (sock_diag inode matched to /proc/<pid>/fd); TIME_WAIT sockets have no owner";
   if (own > 0) {
     text += "; " + plural(own, "socket", "sockets") + " of connwatch's own probes not counted";
   }

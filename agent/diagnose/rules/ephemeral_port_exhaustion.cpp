@@ -62,11 +62,11 @@ std::vector<Finding> ephemeral_port_exhaustion(const Observations& o) {
     const std::string owner = owner_text(o, destination);
     Finding f;
     f.severity = busiest->utilization >= kCritical ? Severity::kCritical : Severity::kWarning;
-    f.summary = destination + " uses " + count(busiest->in_use) + " of " + count(usable) +
-                " ephemeral ports (" + percent(busiest->utilization) + ") from " +
-                busiest->source.to_string() +
-                (owner.empty() ? ", no live owner seen (TIME_WAIT has none)"
-                               : ", held by " + owner);
+    f.summary =
+        destination + " uses " + count(busiest->in_use) + " of " + count(usable) +
+        " ephemeral ports (" + percent(busiest->utilization) + ") from " +
+        busiest->source.to_string() +
+        (owner.empty() ? ", no live owner seen (TIME_WAIT has none)" : ", held by " + owner);
     f.evidence = {{"destination", destination},
                   {"source", busiest->source.to_string()},
                   {"in_use", busiest->in_use},
@@ -79,7 +79,7 @@ std::vector<Finding> ephemeral_port_exhaustion(const Observations& o) {
     std::string fix = owner.empty() ? "" : owner + ": ";
     if (time_wait * 2 >= busiest->in_use) {
       fix += count(time_wait) +
-            " of them are TIME_WAIT: reuse pooled connections instead of one per request; ";
+             " of them are TIME_WAIT: reuse pooled connections instead of one per request; ";
     }
     f.recommendation = fix + "widen net.ipv4.ip_local_port_range (now " + range +
                        "), or spread connections over more source addresses or destination ports";

@@ -52,7 +52,8 @@ std::vector<Finding> fd_exhaustion(const Observations& o) {
         {"pid", p.pid}, {"comm", p.comm}, {"open", p.open}, {"limit", p.limit}, {"utilization", r}};
     // Growth over the run, from the sampler's once-a-second samples.
     std::optional<double> growth;
-    if (const auto it = o.fd_trends.find(p.pid); it != o.fd_trends.end() && it->second.seconds >= 1) {
+    if (const auto it = o.fd_trends.find(p.pid);
+        it != o.fd_trends.end() && it->second.seconds >= 1) {
       const FdTrend& t = it->second;
       growth = (static_cast<double>(t.last_open) - static_cast<double>(t.first_open)) / t.seconds;
       growth = std::round(*growth * 10) / 10;
@@ -76,11 +77,12 @@ std::vector<Finding> fd_exhaustion(const Observations& o) {
     }
     std::string uses;
     for (const auto& name : p.client_of_targets) uses += (uses.empty() ? "" : ", ") + name;
-    if (!uses.empty()) f.summary += "; its connections to target " + uses + " then fail with EMFILE";
+    if (!uses.empty())
+      f.summary += "; its connections to target " + uses + " then fail with EMFILE";
     f.recommendation =
         "look for a leak in pid " + std::to_string(p.pid) +
-        (growth && *growth > 0 ? " (it keeps opening descriptors)" : "") +
-        ": ls -l /proc/" + std::to_string(p.pid) +
+        (growth && *growth > 0 ? " (it keeps opening descriptors)" : "") + ": ls -l /proc/" +
+        std::to_string(p.pid) +
         "/fd | awk '{print $NF}' | sort | uniq -c; or raise its limit (LimitNOFILE= in its "
         "systemd unit, or ulimit -n)";
     out.push_back(std::move(f));

@@ -22,7 +22,7 @@ std::vector<Finding> http_error_status(const Observations& o) {
   for (const TargetObservation& t : o.targets) {
     const std::uint64_t failed = attempts(t, active::Outcome::kHttpStatus);
     if (failed == 0) continue;
-    // Most frequent first: "503 (17 probes), 500 (2 probes)".
+    // Most frequent first, from each probe's last attempt: "503" or "503, 500".
     std::vector<std::pair<int, std::uint64_t>> seen(t.failed_statuses.begin(),
                                                     t.failed_statuses.end());
     std::stable_sort(seen.begin(), seen.end(),
@@ -30,8 +30,7 @@ std::vector<Finding> http_error_status(const Observations& o) {
     std::string codes;
     nlohmann::json statuses = nlohmann::json::object();
     for (const auto& [code, n] : seen) {
-      codes += (codes.empty() ? "" : ", ") + std::to_string(code) + " (" +
-               plural(n, "probe", "probes") + ")";
+      codes += (codes.empty() ? "" : ", ") + std::to_string(code);
       statuses[std::to_string(code)] = n;
     }
     Finding f;
@@ -43,7 +42,7 @@ std::vector<Finding> http_error_status(const Observations& o) {
                   {"destination", t.config.url.authority()},
                   {"http_status", failed},
                   {"attempts", attempts(t)},
-                  {"statuses", statuses},
+                  {"statuses", statuses},  // probes whose last attempt got this code
                   {"expect_status", t.config.expect_status}};
     const bool server_error = !seen.empty() && seen.front().first >= 500;
     f.recommendation =

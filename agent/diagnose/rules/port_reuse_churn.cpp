@@ -45,21 +45,21 @@ std::vector<Finding> port_reuse_churn(const Observations& o) {
                 " usable local ports, which TIME_WAIT drains at " + drain_text +
                 "/s: kept going only by TIME_WAIT reuse (TWRecycled +" + count(recycled) + " in " +
                 seconds(o.duration_seconds) + ")" + (owner.empty() ? "" : ", from " + owner);
-    f.evidence = {{"destination", destination},
-                  {"per_second", rate->per_second},
-                  {"rate_source", rate->source},
-                  {"lower_bound", rate->lower_bound},
-                  {"time_wait_entries", rate->entries},
-                  {"drain_per_second", std::round(drain * 100) / 100},
-                  {"usable_ports", usable},
-                  {"port_range", port_range_text(o)},
-                  {"tw_recycled", recycled},
-                  {"tw_recycled_per_second", per_second(recycled, o.duration_seconds)},
-                  {"tcp_tw_reuse", o.tcp_tw_reuse ? nlohmann::json(*o.tcp_tw_reuse)
-                                                  : nlohmann::json()},
-                  {"seconds_to_fill_without_reuse", std::round(fill_seconds * 10) / 10},
-                  {"owners", owners_json(o, destination)},
-                  {"attribution", attribution(o, destination)}};
+    f.evidence = {
+        {"destination", destination},
+        {"per_second", rate->per_second},
+        {"rate_source", rate->source},
+        {"lower_bound", rate->lower_bound},
+        {"time_wait_entries", rate->entries},
+        {"drain_per_second", std::round(drain * 100) / 100},
+        {"usable_ports", usable},
+        {"port_range", port_range_text(o)},
+        {"tw_recycled", recycled},
+        {"tw_recycled_per_second", per_second(recycled, o.duration_seconds)},
+        {"tcp_tw_reuse", o.tcp_tw_reuse ? nlohmann::json(*o.tcp_tw_reuse) : nlohmann::json()},
+        {"seconds_to_fill_without_reuse", std::round(fill_seconds * 10) / 10},
+        {"owners", owners_json(o, destination)},
+        {"attribution", attribution(o, destination)}};
     f.recommendation = (owner.empty() ? std::string("the client") : owner) +
                        " opens a connection per request to " + destination +
                        ": reuse pooled keep-alive connections. Without reuse the " + count(usable) +

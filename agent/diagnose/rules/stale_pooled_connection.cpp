@@ -49,8 +49,8 @@ std::vector<Finding> stale_pooled_connection(const Observations& o) {
     Finding f;
     // The pool is connwatch's own probe pool: a warning only when a probe failed for it; when
     // resends and retries hid every stale connection, no request failed and it is info.
-    const std::uint64_t failed = attempts(t, active::Outcome::kReset) +
-                                 attempts(t, active::Outcome::kClosedEarly);
+    const std::uint64_t failed =
+        attempts(t, active::Outcome::kReset) + attempts(t, active::Outcome::kClosedEarly);
     f.severity = failed > 0 && failed_probes(t) > 0 ? Severity::kWarning : Severity::kInfo;
     f.evidence = {{"target", t.config.name},
                   {"pool_idle_timeout_seconds", idle_timeout},
@@ -69,12 +69,13 @@ std::vector<Finding> stale_pooled_connection(const Observations& o) {
                      " already closed";
       }
       f.evidence["suggested_idle_timeout"] = config_duration(suggested);
-      f.recommendation = "set idle_timeout below " + seconds(*shortest) + " (idle_timeout = \"" +
-                         config_duration(suggested) + "\" for target " + t.config.name +
-                         " in connwatch's config), or raise the server's keep-alive timeout above " +
-                         seconds(idle_timeout) +
-                         "; clients of this server whose pools keep idle connections longer than " +
-                         seconds(*shortest) + " meet the same closed connections";
+      f.recommendation =
+          "set idle_timeout below " + seconds(*shortest) + " (idle_timeout = \"" +
+          config_duration(suggested) + "\" for target " + t.config.name +
+          " in connwatch's config), or raise the server's keep-alive timeout above " +
+          seconds(idle_timeout) +
+          "; clients of this server whose pools keep idle connections longer than " +
+          seconds(*shortest) + " meet the same closed connections";
     } else {
       f.summary =
           t.config.name + ": " +

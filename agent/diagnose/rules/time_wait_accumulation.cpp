@@ -72,8 +72,9 @@ std::vector<Finding> time_wait_accumulation(const Observations& o) {
                           "with EADDRNOTAVAIL";
     }
     if (owner.empty()) {
-      f.recommendation += "; the process was not caught holding a live socket to it (`ss -tnp dst " +
-                          destination + "` while it runs)";
+      f.recommendation +=
+          "; the process was not caught holding a live socket to it (`ss -tnp dst " + destination +
+          "` while it runs)";
     }
     out.push_back(std::move(f));
   }

@@ -21,11 +21,10 @@ std::vector<Finding> tls_handshake_failed(const Observations& o) {
                   {"tls_error", failed},
                   {"attempts", attempts(t)},
                   {"errors", errors_json(t, active::Outcome::kTlsError)}};
-    f.recommendation =
-        "look at the server's certificate (`openssl s_client -connect " +
-        t.config.url.authority() + " -servername " + t.config.url.host +
-        "`): it must chain to a CA this host trusts, name " + t.config.url.host +
-        ", be within its validity dates, and the server must offer TLS 1.2 or later";
+    f.recommendation = "look at the server's certificate (`openssl s_client -connect " +
+                       t.config.url.authority() + " -servername " + t.config.url.host +
+                       "`): it must chain to a CA this host trusts, name " + t.config.url.host +
+                       ", be within its validity dates, and the server must offer TLS 1.2 or later";
     out.push_back(std::move(f));
   }
   return out;
