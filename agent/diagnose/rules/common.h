@@ -150,6 +150,13 @@ inline std::string attribution(const Observations& o, const std::string& destina
   return text;
 }
 
+// net.ipv4.ip_local_port_range as "32768-60999"; "" when unread.
+inline std::string port_range_text(const Observations& o) {
+  const auto& r = o.kernel_end.port_range ? o.kernel_end.port_range : o.kernel_start.port_range;
+  if (!r) return "";
+  return std::to_string(r->low) + "-" + std::to_string(r->high);
+}
+
 // "10.0.0.5:443" -> "10.0.0.5"; "[2001:db8::1]:443" -> "2001:db8::1".
 inline std::string address_of(const std::string& endpoint) {
   if (!endpoint.empty() && endpoint.front() == '[') {

@@ -12,12 +12,6 @@ namespace {
 constexpr double kWarning = 0.7;
 constexpr double kCritical = 0.9;
 
-std::string port_range_text(const Observations& o) {
-  const auto& r = o.kernel_end.port_range ? o.kernel_end.port_range : o.kernel_start.port_range;
-  if (!r) return "";
-  return std::to_string(r->low) + "-" + std::to_string(r->high);
-}
-
 }  // namespace
 
 std::vector<Finding> ephemeral_port_exhaustion(const Observations& o) {

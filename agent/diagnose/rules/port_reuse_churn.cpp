@@ -13,12 +13,6 @@ namespace {
 constexpr std::uint64_t kMinRecycled = 50;  // reuses during the run
 constexpr double kTimeWaitSeconds = 60;     // TCP_TIMEWAIT_LEN
 
-std::string port_range_text(const Observations& o) {
-  const auto& r = o.kernel_end.port_range ? o.kernel_end.port_range : o.kernel_start.port_range;
-  if (!r) return "";
-  return std::to_string(r->low) + "-" + std::to_string(r->high);
-}
-
 }  // namespace
 
 std::vector<Finding> port_reuse_churn(const Observations& o) {
