@@ -181,9 +181,11 @@ struct Run {
   Sampler sampler;
   asio::steady_timer tick;
   asio::steady_timer deadline;
-  std::unique_ptr<passive::LiveCapture> capture;
   prometheus::Registry passive_registry;  // the run's passive families (--push-gateway etc.)
   std::unique_ptr<passive::PassiveMetrics> passive_metrics;
+  // After the metrics it feeds: members go in reverse order, and ~LiveCapture() still sets
+  // capture_up on them (a use after free when it was declared first).
+  std::unique_ptr<passive::LiveCapture> capture;
   Clock::time_point started;
   Observations obs;
   std::vector<std::unique_ptr<DnsWatch>> dns;
