@@ -228,8 +228,14 @@ std::optional<CliOptions> parse_cli(int argc, const char* const* argv, std::ostr
     // Plain seconds as SPEC §2 writes it ("--duration 30"), or a duration ("30s", "2m").
     auto parsed = config::parse_duration(duration);
     if (!parsed) parsed = config::parse_duration(duration + "s");
-    if (!parsed || parsed->count() <= 0) {
+    if (!parsed) {
       return usage_error("--duration: \"" + duration + "\" is not a number of seconds");
+    }
+    if (parsed->count() <= 0) {
+      return usage_error(
+          "--duration: a diagnose run needs some time to measure: give 1 or more "
+          "seconds (\"10\", \"30s\", \"2m\"), not \"" +
+          duration + "\"");
     }
     options.duration = *parsed;
   }

@@ -8,6 +8,7 @@
 #include "agent/agent.h"
 #include "agent/diagnose/measure.h"
 #include "agent/diagnose/outputs.h"
+#include "agent/diagnose/own_endpoint.h"
 #include "agent/diagnose/report.h"
 #include "agent/diagnose/rules.h"
 #include "agent/logging.h"
@@ -18,10 +19,26 @@ namespace connwatch::agent::diagnose {
 namespace {
 
 // --target URLs become targets named by their URL, with [pool] and [retry] from the config.
+// Without them, the config's targets, less those that point at the agent's own endpoint.
 std::optional<std::vector<config::Target>> targets_for(const CliOptions& cli,
                                                        const config::Config& config,
+                                                       std::vector<SkippedTarget>& skipped,
                                                        std::ostream& err) {
-  if (cli.targets.empty()) return config.targets;
+  if (cli.targets.empty()) {
+    const auto local = local_addresses();
+    std::vector<config::Target> targets;
+    for (const auto& t : config.targets) {
+      if (points_at_agent(t.url, config.agent.listen, local)) {
+        skipped.push_back({t.name, t.url_text,
+                           "it points at the agent's own endpoint (" +
+                               config.agent.listen.to_string() +
+                               "), which nothing serves during a diagnose run"});
+        continue;
+      }
+      targets.push_back(t);
+    }
+    return targets;
+  }
   std::vector<config::Target> targets;
   for (const std::string& url : cli.targets) {
     std::string error;
@@ -56,7 +73,8 @@ int run_diagnose(const CliOptions& cli, std::ostream& out, std::ostream& err) {
   setup_logging(cli.log_level.value_or(config::LogLevel::kError));
   const auto config = load_config_for(cli, err);
   if (!config) return kExitUsage;
-  const auto targets = targets_for(cli, *config, err);
+  std::vector<SkippedTarget> skipped;
+  const auto targets = targets_for(cli, *config, skipped, err);
   if (!targets) return kExitUsage;
 
   MeasureOptions options;
@@ -78,6 +96,7 @@ int run_diagnose(const CliOptions& cli, std::ostream& out, std::ostream& err) {
     return kExitRuntime;
   }
   if (tty) err << "\r" << std::string(72, ' ') << "\r" << std::flush;
+  observations.skipped_targets = std::move(skipped);
 
   const std::vector<Finding> findings = evaluate(observations);
   if (cli.format == OutputFormat::kJson) {
@@ -90,7 +109,7 @@ int run_diagnose(const CliOptions& cli, std::ostream& out, std::ostream& err) {
 
   // Nothing at all could be observed: no capture, no socket tables, no targets.
   if (!observations.capture_up && !observations.kernel_end.sockets &&
-      observations.targets.empty()) {
+      observations.targets.empty() && observations.skipped_targets.empty()) {
     err << "agent: diagnose could observe nothing (no capture, no socket tables, no targets)\n";
     return kExitRuntime;
   }

@@ -1,5 +1,7 @@
 #include "agent/diagnose/finding.h"
 
+#include <algorithm>
+
 namespace connwatch::agent::diagnose {
 
 std::string_view to_string(FindingId id) {
@@ -26,6 +28,16 @@ std::string_view to_string(FindingId id) {
       return "listen-overflow";
     case FindingId::kLocalAbortUnreadData:
       return "local-abort-unread-data";
+    case FindingId::kDnsResolutionFailed:
+      return "dns-resolution-failed";
+    case FindingId::kTlsHandshakeFailed:
+      return "tls-handshake-failed";
+    case FindingId::kHttpErrorStatus:
+      return "http-error-status";
+    case FindingId::kClosedWithoutResponse:
+      return "closed-without-response";
+    case FindingId::kPortReuseChurn:
+      return "port-reuse-churn";
     case FindingId::kCaptureUnavailable:
       return "capture-unavailable";
     case FindingId::kPacketLoss:
@@ -57,6 +69,37 @@ nlohmann::json to_json(const Finding& f) {
 bool worse(const Finding& a, const Finding& b) {
   if (a.severity != b.severity) return a.severity > b.severity;
   return a.id < b.id;
+}
+
+std::vector<Finding> merge(std::vector<Finding> findings) {
+  std::stable_sort(findings.begin(), findings.end(), [](const Finding& a, const Finding& b) {
+    return a.id != b.id ? a.id < b.id : a.severity > b.severity;
+  });
+  std::vector<Finding> out;
+  for (Finding& f : findings) {
+    if (f.evidence.is_null()) f.evidence = nlohmann::json::object();
+    if (out.empty() || out.back().id != f.id) {
+      out.push_back(std::move(f));
+      continue;
+    }
+    Finding& into = out.back();
+    if (!into.evidence.contains("subjects")) {
+      nlohmann::json first = into.evidence;
+      first["summary"] = into.summary;
+      into.evidence["subjects"] = nlohmann::json::array({first});
+    }
+    nlohmann::json subject = f.evidence;
+    subject["summary"] = f.summary;
+    for (const auto& [key, value] : f.evidence.items()) {
+      if (!into.evidence.contains(key)) into.evidence[key] = value;
+    }
+    into.evidence["subjects"].push_back(std::move(subject));
+    into.more.push_back(f.summary);
+    if (into.recommendation.find(f.recommendation) == std::string::npos) {
+      into.recommendation += "; " + f.recommendation;
+    }
+  }
+  return out;
 }
 
 }  // namespace connwatch::agent::diagnose

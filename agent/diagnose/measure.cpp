@@ -1,6 +1,7 @@
 #include "agent/diagnose/measure.h"
 
 #include <prometheus/registry.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
@@ -12,11 +13,16 @@
 #include <optional>
 #include <set>
 #include <thread>
+#include <unordered_set>
 
+#include "agent/diagnose/sampler.h"
+#include "agent/diagnose/time_wait_counters.h"
 #include "probes/active/probe_scheduler.h"
 #include "probes/kernel/kernel_collector.h"
 #include "probes/kernel/proc_file.h"
 #include "probes/kernel/process_fd_usage.h"
+#include "probes/kernel/sock_diag_parser.h"
+#include "probes/kernel/sock_diag_socket.h"
 #include "probes/kernel/socket_owners.h"
 #include "probes/passive/passive_metrics.h"
 
@@ -27,32 +33,12 @@ namespace {
 using Clock = std::chrono::steady_clock;
 namespace asio = boost::asio;
 
-// How often the owners of the busiest TIME_WAIT destination's live sockets are sampled: a client
-// that opens a connection per request holds each one briefly.
-constexpr auto kOwnerSampleInterval = std::chrono::milliseconds(200);
 constexpr double kFdThreshold = 0.8;
+
+constexpr std::size_t kErrorsKept = 3;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-void merge_owners(kernel::DestinationOwners& into, const kernel::DestinationOwners& sample) {
-  into.destination = sample.destination;
-  into.live_sockets = std::max(into.live_sockets, sample.live_sockets);
-  into.time_wait_sockets = std::max(into.time_wait_sockets, sample.time_wait_sockets);
-  into.unattributed_sockets = std::max(into.unattributed_sockets, sample.unattributed_sockets);
-  for (const auto& owner : sample.owners) {
-    auto it = std::find_if(into.owners.begin(), into.owners.end(),
-                           [&](const auto& o) { return o.pid == owner.pid; });
-    if (it == into.owners.end()) {
-      into.owners.push_back(owner);
-    } else {
-      it->sockets = std::max(it->sockets, owner.sockets);
-    }
-  }
-  std::sort(into.owners.begin(), into.owners.end(), [](const auto& a, const auto& b) {
-    return a.sockets > b.sockets || (a.sockets == b.sockets && a.pid < b.pid);
-  });
 }
 
 // Watches one target's name: resolves it every tick and compares with where the pool's
@@ -69,6 +55,16 @@ struct DnsWatch {
   bool resolving = false;
 };
 
+std::optional<std::uint64_t> read_sysctl(const std::filesystem::path& path) {
+  std::string text;
+  std::uint64_t value = 0;
+  if (kernel::read_proc_file(path, text) ||
+      !kernel::parse_decimal(text.substr(0, text.find('\n')), value)) {
+    return std::nullopt;
+  }
+  return value;
+}
+
 std::vector<std::string> endpoints_of(const asio::ip::tcp::resolver::results_type& results) {
   std::set<std::string> unique;
   for (const auto& entry : results) {
@@ -80,20 +76,99 @@ std::vector<std::string> endpoints_of(const asio::ip::tcp::resolver::results_typ
   return {unique.begin(), unique.end()};
 }
 
+// What the completed probes' reports said beyond the counts: failed statuses and error texts.
+struct ProbeTally {
+  std::map<int, std::uint64_t> failed_statuses;
+  std::map<active::Outcome, std::vector<std::string>> errors;
+
+  void add(const active::ProbeReport& r) {
+    if (r.success) return;
+    if (r.outcome == active::Outcome::kHttpStatus && r.http_status != 0) {
+      ++failed_statuses[r.http_status];
+    }
+    auto& seen = errors[r.outcome];
+    if (!r.error.empty() && seen.size() < kErrorsKept &&
+        std::find(seen.begin(), seen.end(), r.error) == seen.end()) {
+      seen.push_back(r.error);
+    }
+  }
+};
+
+// The targets a process would break when it runs out of descriptors: it listens where a target
+// points (a local server), or holds connections to a target's address (a client).
+class TargetSockets final : public kernel::SocketVisitor {
+ public:
+  explicit TargetSockets(const std::unordered_set<std::uint64_t>& inodes) : inodes_(inodes) {}
+  void on_socket(const kernel::SocketRecord& s) override {
+    if (s.inode != 0 && inodes_.count(s.inode) != 0) held.push_back(s);
+  }
+  std::vector<kernel::SocketRecord> held;
+
+ private:
+  const std::unordered_set<std::uint64_t>& inodes_;
+};
+
+bool unspecified(const kernel::IpAddress& a) {
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a.data()[i] != 0) return false;
+  }
+  return true;
+}
+
+void find_targets_of(ProcessFds& p, const std::vector<TargetObservation>& targets,
+                     const std::filesystem::path& proc_root) {
+  std::unordered_set<std::uint64_t> inodes;
+  for (const auto& process : kernel::read_process_sockets(proc_root)) {
+    if (process.pid == p.pid) inodes.insert(process.inodes.begin(), process.inodes.end());
+  }
+  if (inodes.empty()) return;
+  TargetSockets sockets(inodes);
+  if (kernel::read_sock_diag(kernel::all_states_mask(), sockets)) return;
+  for (const auto& t : targets) {
+    bool serves = false;
+    bool client = false;
+    for (const auto& address : t.probes.addresses) {
+      const auto ep = kernel::Endpoint::parse(address);
+      if (!ep) continue;
+      for (const auto& s : sockets.held) {
+        if (s.state == kernel::TcpState::kListen && s.local.port == ep->port &&
+            (s.local.address == ep->address || unspecified(s.local.address))) {
+          serves = true;
+        }
+        if (s.state != kernel::TcpState::kListen && s.remote == *ep) client = true;
+      }
+    }
+    if (serves) p.serves_targets.push_back(t.config.name);
+    if (client && !serves) p.client_of_targets.push_back(t.config.name);
+  }
+}
+
 struct Run {
   explicit Run(const MeasureOptions& o)
       : options(o),
         collector(o.kernel),
         scheduler(io, registry, probe_plan(o.targets, o.duration, o.probe_interval),
-                  make_scheduler_options(o)),
+                  make_scheduler_options(o, tallies)),
+        sampler(make_sampler_options(o), collector),
         tick(io),
-        owner_tick(io),
         deadline(io) {}
 
-  static active::SchedulerOptions make_scheduler_options(const MeasureOptions& o) {
+  static active::SchedulerOptions make_scheduler_options(const MeasureOptions& o,
+                                                         std::map<std::string, ProbeTally>& t) {
     active::SchedulerOptions s;
     s.spread_first_run = false;
     s.ca_file = o.ca_file;
+    // On the io thread, after each probe: only a copy of its report's status and error.
+    s.on_probe = [&t](const active::TargetSnapshot& snap) {
+      if (snap.last) t[snap.name].add(*snap.last);
+    };
+    return s;
+  }
+
+  static SamplerOptions make_sampler_options(const MeasureOptions& o) {
+    SamplerOptions s;
+    s.own_pid = static_cast<int>(::getpid());
+    s.proc_root = o.kernel.proc_root;
     return s;
   }
 
@@ -101,57 +176,19 @@ struct Run {
   asio::io_context io;
   prometheus::Registry registry;
   kernel::KernelCollector collector;
+  std::map<std::string, ProbeTally> tallies;  // by target name
   active::ProbeScheduler scheduler;
+  Sampler sampler;
   asio::steady_timer tick;
-  asio::steady_timer owner_tick;
   asio::steady_timer deadline;
-  std::unique_ptr<passive::LiveCapture> capture;
   prometheus::Registry passive_registry;  // the run's passive families (--push-gateway etc.)
   std::unique_ptr<passive::PassiveMetrics> passive_metrics;
+  // After the metrics it feeds: members go in reverse order, and ~LiveCapture() still sets
+  // capture_up on them (a use after free when it was declared first).
+  std::unique_ptr<passive::LiveCapture> capture;
   Clock::time_point started;
   Observations obs;
-  std::optional<kernel::Endpoint> busiest_time_wait;
   std::vector<std::unique_ptr<DnsWatch>> dns;
-
-  void sample_kernel() {
-    const kernel::KernelSnapshot snap = collector.collect_once();
-    add_destination_loss(snap);
-    if (!snap.sockets) return;
-    if (!snap.sockets->ports_in_use.empty()) {
-      const auto& top = snap.sockets->ports_in_use.front();
-      if (!obs.peak_port_usage || top.utilization > obs.peak_port_usage->utilization) {
-        obs.peak_port_usage = top;
-      }
-    }
-    if (!snap.sockets->time_wait.empty()) {
-      busiest_time_wait = snap.sockets->time_wait.front().destination;
-    }
-  }
-
-  void add_destination_loss(const kernel::KernelSnapshot& snap) {
-    for (const auto& ns : snap.namespaces) {
-      if (!ns.sockets) continue;
-      for (const auto& q : ns.sockets->quality) {
-        const std::string destination = q.destination.to_string();
-        auto& d = obs.destination_loss[ns.name + " " + destination];
-        d.netns = ns.name;
-        d.destination = destination;
-        d.retransmitted += q.retransmitted;
-        d.sent += q.sent;
-        if (q.rtt_sockets > 0) {
-          d.rtt_mean_seconds = q.rtt_mean_seconds;
-          d.rtt_max_seconds = q.rtt_max_seconds;
-        }
-      }
-    }
-  }
-
-  void sample_owners() {
-    if (!busiest_time_wait) return;
-    kernel::DestinationOwners sample;
-    if (kernel::find_socket_owners(*busiest_time_wait, sample, options.kernel.proc_root)) return;
-    merge_owners(obs.owners[busiest_time_wait->to_string()], sample);
-  }
 
   void check_dns(DnsWatch& w) {
     if (w.resolving) return;
@@ -203,19 +240,9 @@ struct Run {
     tick.expires_after(std::chrono::seconds(1));
     tick.async_wait([this](const boost::system::error_code& ec) {
       if (ec) return;
-      sample_kernel();
       for (auto& w : dns) check_dns(*w);
       report_progress();
       arm_tick();
-    });
-  }
-
-  void arm_owner_tick() {
-    owner_tick.expires_after(kOwnerSampleInterval);
-    owner_tick.async_wait([this](const boost::system::error_code& ec) {
-      if (ec) return;
-      sample_owners();
-      arm_owner_tick();
     });
   }
 
@@ -223,8 +250,9 @@ struct Run {
     obs.duration_seconds = std::chrono::duration<double>(options.duration).count();
     obs.interface = options.capture.interface;
     obs.capture_enabled = options.capture_enabled;
+    obs.own_pid = static_cast<int>(::getpid());
     obs.kernel_start = collector.collect_once();
-    sample_kernel();
+    obs.time_wait_counters_start = read_time_wait_counters(options.kernel.proc_root);
 
     if (options.capture_enabled) {
       passive_metrics =
@@ -247,13 +275,12 @@ struct Run {
     for (auto& w : dns) check_dns(*w);
 
     started = Clock::now();
+    sampler.start();
     scheduler.start();
     arm_tick();
-    arm_owner_tick();
     deadline.expires_after(options.duration);
     deadline.async_wait([this](const boost::system::error_code&) {
       tick.cancel();
-      owner_tick.cancel();
       for (auto& w : dns) w->resolver->cancel();
       io.stop();
     });
@@ -262,7 +289,21 @@ struct Run {
 
     // Everything observed, before the pools close and count shutdown closes.
     const auto snapshots = scheduler.snapshots();
+    sampler.stop();
+    if (capture && capture->up()) {
+      obs.captured_time_wait_entries =
+          capture->snapshot().time_wait_entries[passive::index_of(passive::TimeWaitSide::kClient)];
+    }
     obs.kernel_end = collector.collect_once();  // before the pools' own closes leave TIME_WAIT
+    add_destination_loss(obs.destination_loss, obs.kernel_end);
+    obs.time_wait_counters_end = read_time_wait_counters(options.kernel.proc_root);
+    sampler.fill(obs);
+    if (obs.kernel_end.sockets && !obs.kernel_end.sockets->ports_in_use.empty()) {
+      const auto& end = obs.kernel_end.sockets->ports_in_use.front();
+      if (!obs.peak_port_usage || end.utilization > obs.peak_port_usage->utilization) {
+        obs.peak_port_usage = end;
+      }
+    }
     scheduler.stop();
     io.restart();
     io.run_for(std::chrono::seconds(1));  // let the cancelled probes unwind
@@ -277,15 +318,8 @@ struct Run {
       capture->stop();
     }
     obs.passive.capture_up = obs.capture_up;
-    for (const auto& p : kernel::processes_near_fd_limit(kFdThreshold, options.kernel.proc_root)) {
-      obs.processes_near_fd_limit.push_back({p.pid, p.comm, p.open, p.limit});
-    }
-    std::string somaxconn;
-    std::uint64_t value = 0;
-    if (!kernel::read_proc_file(options.kernel.proc_root / "sys/net/core/somaxconn", somaxconn) &&
-        kernel::parse_decimal(somaxconn.substr(0, somaxconn.find('\n')), value)) {
-      obs.somaxconn = value;
-    }
+    obs.somaxconn = read_sysctl(options.kernel.proc_root / "sys/net/core/somaxconn");
+    obs.tcp_tw_reuse = read_sysctl(options.kernel.proc_root / "sys/net/ipv4/tcp_tw_reuse");
 
     for (const auto& t : options.targets) {
       TargetObservation to;
@@ -307,7 +341,16 @@ struct Run {
       for (const auto& w : dns) {
         if (w->target == t.name) to.stale_address = w->stale;
       }
+      if (const auto it = tallies.find(t.name); it != tallies.end()) {
+        to.failed_statuses = it->second.failed_statuses;
+        to.errors = it->second.errors;
+      }
       obs.targets.push_back(std::move(to));
+    }
+    for (const auto& p : kernel::processes_near_fd_limit(kFdThreshold, options.kernel.proc_root)) {
+      ProcessFds fds{p.pid, p.comm, p.open, p.limit, {}, {}};
+      find_targets_of(fds, obs.targets, options.kernel.proc_root);
+      obs.processes_near_fd_limit.push_back(std::move(fds));
     }
     return obs;
   }

@@ -1,8 +1,10 @@
 #include "agent/diagnose/report.h"
 
 #include <algorithm>
+#include <array>
 
 #include "agent/diagnose/format.h"
+#include "agent/diagnose/limits.h"
 #include "agent/diagnose/rules/common.h"
 #include "probes/active/target_snapshot_json.h"
 #include "probes/kernel/kernel_snapshot_json.h"
@@ -64,15 +66,58 @@ nlohmann::json resets_json(const Observations& o) {
 
 nlohmann::json sockets_json(const Observations& o) {
   nlohmann::json owners = nlohmann::json::array();
-  for (const auto& [destination, d] : o.owners) owners.push_back(kernel::to_json(d));
+  for (const auto& [destination, d] : o.destinations) {
+    nlohmann::json holders = nlohmann::json::array();
+    for (const auto& h : d.owners) {
+      holders.push_back(
+          {{"pid", h.pid}, {"comm", h.comm}, {"sockets", h.sockets}, {"samples", h.samples}});
+    }
+    owners.push_back({{"destination", destination},
+                      {"owners", holders},
+                      {"live_sockets", d.live_sockets_seen},
+                      {"own_sockets", d.own_sockets},
+                      {"owner_samples", d.owner_samples},
+                      {"time_wait_sockets", d.time_wait_peak},
+                      {"time_wait_entries", d.time_wait_entries},
+                      {"time_wait_early_exits", d.time_wait_early_exits}});
+  }
+  const auto counters = [](const TimeWaitCounters& c) {
+    const auto v = [](const std::optional<std::uint64_t>& x) {
+      return x ? nlohmann::json(*x) : nlohmann::json();
+    };
+    return nlohmann::json{
+        {"TW", v(c.entered)}, {"TWRecycled", v(c.recycled)}, {"TWKilled", v(c.killed)}};
+  };
+  nlohmann::json trends = nlohmann::json::array();
+  for (const auto& [pid, t] : o.fd_trends) {
+    trends.push_back({{"pid", pid},
+                      {"comm", t.comm},
+                      {"first_open", t.first_open},
+                      {"last_open", t.last_open},
+                      {"limit", t.limit},
+                      {"seconds", t.seconds}});
+  }
   nlohmann::json fds = nlohmann::json::array();
   for (const auto& p : o.processes_near_fd_limit) {
-    fds.push_back({{"pid", p.pid}, {"comm", p.comm}, {"open", p.open}, {"limit", p.limit}});
+    fds.push_back({{"pid", p.pid},
+                   {"comm", p.comm},
+                   {"open", p.open},
+                   {"limit", p.limit},
+                   {"serves_targets", p.serves_targets},
+                   {"client_of_targets", p.client_of_targets}});
   }
   return {{"start", kernel::to_json(o.kernel_start)},
           {"end", kernel::to_json(o.kernel_end)},
           {"owners", owners},
+          {"time_wait_sampled_seconds", o.time_wait_sampled_seconds},
+          {"time_wait_samples", o.time_wait_samples},
+          {"time_wait_counters",
+           {{"start", counters(o.time_wait_counters_start)},
+            {"end", counters(o.time_wait_counters_end)}}},
+          {"tcp_tw_reuse", o.tcp_tw_reuse ? nlohmann::json(*o.tcp_tw_reuse) : nlohmann::json()},
           {"processes_near_fd_limit", fds},
+          {"fd_trends", trends},
+          {"agent_pid", o.own_pid},
           {"somaxconn", o.somaxconn ? nlohmann::json(*o.somaxconn) : nlohmann::json()}};
 }
 
@@ -93,8 +138,10 @@ void write_summary(std::ostream& out, const Observations& o) {
         << count(p.resets_by_phase(passive::ResetPhase::kHandshake)) << ", established "
         << count(p.resets_by_phase(passive::ResetPhase::kEstablished)) << ", closing "
         << count(p.resets_by_phase(passive::ResetPhase::kClosing)) << "), "
-        << count(p.resets_suspected_middlebox) << " suspected middlebox, in "
-        << count(p.connections) << " new connections\n";
+        << count(p.resets_suspected_middlebox) << " suspected middlebox; "
+        << (p.connections == 0 ? std::string("no connection completed its handshake")
+                               : plural(p.connections, "connection", "connections") + " opened")
+        << "\n";
   } else {
     out << "  resets     not captured (" << (o.capture_enabled ? o.capture_error : "disabled")
         << ")\n";
@@ -127,7 +174,8 @@ void write_summary(std::ostream& out, const Observations& o) {
     out << "  fds        system " << count(f->allocated) << " allocated";
     if (f->maximum < (std::uint64_t{1} << 62)) out << " of " << count(f->maximum);
     if (!o.processes_near_fd_limit.empty()) {
-      out << "; " << o.processes_near_fd_limit.size() << " process(es) near their limit";
+      out << "; " << plural(o.processes_near_fd_limit.size(), "process", "processes")
+          << " near its limit";
     }
     out << "\n";
   }
@@ -162,34 +210,69 @@ nlohmann::json to_json(const Observations& o, const std::vector<Finding>& findin
   for (const auto& finding : findings) f.push_back(to_json(finding));
   nlohmann::json targets = nlohmann::json::array();
   for (const auto& t : o.targets) targets.push_back(target_json(t));
+  nlohmann::json skipped = nlohmann::json::array();
+  for (const auto& s : o.skipped_targets) {
+    skipped.push_back({{"name", s.name}, {"url", s.url}, {"reason", s.reason}});
+  }
+  nlohmann::json limits = nlohmann::json::array();
+  for (const auto& l : run_limits(o)) {
+    limits.push_back({{"check", l.check},
+                      {"target", l.target},
+                      {"seen_seconds", l.seen_seconds},
+                      {"needs_seconds", l.needs_seconds},
+                      {"suggested_duration_seconds", l.suggested_duration_seconds},
+                      {"text", l.text}});
+  }
   return {{"findings", f},
           {"targets", targets},
           {"resets", resets_json(o)},
           {"sockets", sockets_json(o)},
+          {"skipped_targets", skipped},
+          {"not_seen", limits},
           {"duration_seconds", o.duration_seconds}};
 }
 
 void write_text(std::ostream& out, const Observations& o, const std::vector<Finding>& findings) {
-  std::size_t serious = 0;
-  for (const auto& f : findings) serious += f.severity != Severity::kInfo ? 1 : 0;
+  std::array<std::size_t, 3> by_severity{};
+  for (const auto& f : findings) ++by_severity[static_cast<std::size_t>(f.severity)];
   if (findings.empty()) {
     out << "No problems found in " << seconds(o.duration_seconds) << ".\n\n";
   } else {
-    out << findings.size() << (findings.size() == 1 ? " finding" : " findings") << " (" << serious
-        << " warning or worse) in " << seconds(o.duration_seconds) << ":\n\n";
+    // "2 findings in 10 s: 1 critical, 1 info"
+    std::string counts;
+    for (const auto severity : {Severity::kCritical, Severity::kWarning, Severity::kInfo}) {
+      const auto n = by_severity[static_cast<std::size_t>(severity)];
+      if (n == 0) continue;
+      counts +=
+          (counts.empty() ? "" : ", ") + (severity == Severity::kWarning
+                                              ? plural(n, "warning", "warnings")
+                                              : count(n) + " " + std::string(to_string(severity)));
+    }
+    out << plural(findings.size(), "finding", "findings") << " in " << seconds(o.duration_seconds)
+        << ": " << counts << "\n\n";
+  }
+  for (const auto& s : o.skipped_targets) {
+    out << "skipped target " << s.name << " (" << s.url << "): " << s.reason << "\n\n";
   }
   for (const auto& f : findings) {
     out << upper(to_string(f.severity)) << "  " << to_string(f.id) << "\n";
     out << "  " << f.summary << "\n";
+    for (const auto& line : f.more) out << "  " << line << "\n";
     out << "  fix: " << f.recommendation << "\n";
     if (f.evidence.is_object() && !f.evidence.empty()) {
       out << "  evidence:";
       for (const auto& [key, value] : f.evidence.items()) {
-        if (value.is_null()) continue;
+        if (value.is_null() || key == "subjects" || key == "attribution") continue;
+        if ((value.is_array() || value.is_object()) && value.empty()) continue;
         out << " " << key << "=" << (value.is_string() ? value.get<std::string>() : value.dump());
       }
       out << "\n";
     }
+    out << "\n";
+  }
+  if (const auto limits = run_limits(o); !limits.empty()) {
+    out << "Not seen in this run (it lasted " << seconds(o.duration_seconds) << "):\n";
+    for (const auto& l : limits) out << "  " << l.text << "\n";
     out << "\n";
   }
   write_summary(out, o);

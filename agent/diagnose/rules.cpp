@@ -7,6 +7,7 @@ namespace connwatch::agent::diagnose {
 
 namespace {
 
+// The one registration table: one line per finding id, in kAllFindingIds order.
 constexpr std::array kRules{
     RuleEntry{FindingId::kEphemeralPortExhaustion, &ephemeral_port_exhaustion},
     RuleEntry{FindingId::kFdExhaustion, &fd_exhaustion},
@@ -19,6 +20,11 @@ constexpr std::array kRules{
     RuleEntry{FindingId::kDnsAddressChanged, &dns_address_changed},
     RuleEntry{FindingId::kListenOverflow, &listen_overflow},
     RuleEntry{FindingId::kLocalAbortUnreadData, &local_abort_unread_data},
+    RuleEntry{FindingId::kDnsResolutionFailed, &dns_resolution_failed},
+    RuleEntry{FindingId::kTlsHandshakeFailed, &tls_handshake_failed},
+    RuleEntry{FindingId::kHttpErrorStatus, &http_error_status},
+    RuleEntry{FindingId::kClosedWithoutResponse, &closed_without_response},
+    RuleEntry{FindingId::kPortReuseChurn, &port_reuse_churn},
     RuleEntry{FindingId::kCaptureUnavailable, &capture_unavailable},
     RuleEntry{FindingId::kPacketLoss, &packet_loss},
 };
@@ -36,6 +42,7 @@ std::vector<Finding> evaluate(const Observations& o) {
       findings.push_back(std::move(f));
     }
   }
+  findings = merge(std::move(findings));
   std::stable_sort(findings.begin(), findings.end(), worse);
   return findings;
 }

@@ -1,5 +1,6 @@
 // The findings engine: one rule per finding id, each a pure function of the observations, in
-// agent/diagnose/rules/<id>.cpp. Adding a finding is one file there and one line in rules.cpp.
+// agent/diagnose/rules/<id>.cpp. Adding a finding: its id in finding.h (enum, kAllFindingIds,
+// to_string), one file in rules/ (and CMakeLists.txt), its declaration here, one line in rules.cpp.
 #pragma once
 
 #include <span>
@@ -29,12 +30,17 @@ std::vector<Finding> time_wait_accumulation(const Observations& o);
 std::vector<Finding> dns_address_changed(const Observations& o);
 std::vector<Finding> listen_overflow(const Observations& o);
 std::vector<Finding> local_abort_unread_data(const Observations& o);
+std::vector<Finding> dns_resolution_failed(const Observations& o);
+std::vector<Finding> tls_handshake_failed(const Observations& o);
+std::vector<Finding> http_error_status(const Observations& o);
+std::vector<Finding> closed_without_response(const Observations& o);
+std::vector<Finding> port_reuse_churn(const Observations& o);
 std::vector<Finding> capture_unavailable(const Observations& o);
 std::vector<Finding> packet_loss(const Observations& o);
 
 std::span<const RuleEntry> all_rules();
 
-// Every rule over `o`, worst first.
+// Every rule over `o`, each id's findings merged into one (merge()), worst first.
 std::vector<Finding> evaluate(const Observations& o);
 
 }  // namespace connwatch::agent::diagnose

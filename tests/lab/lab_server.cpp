@@ -2,7 +2,7 @@
 // Blocking POSIX sockets, one thread per connection: a test tool should be easy to read.
 //
 //   lab-server --mode MODE --port P [--bind ADDR] [--after DUR] [--delay DUR]
-//              [--failures N] [--retry-after] [--keepalive-header N]
+//              [--failures N] [--retry-after] [--keepalive-header N] [--status CODE]
 //
 // Prints "listening on ADDR port P mode MODE" once the socket listens; the Python lab waits for it.
 #include <arpa/inet.h>
@@ -41,7 +41,9 @@ enum class Mode {
   kIdleClose,
   kSlow,
   kFailThenOk,
-  kTcpEcho
+  kTcpEcho,
+  kStatus,
+  kCloseAfterRequest
 };
 
 std::string_view to_string(Mode mode) {
@@ -60,13 +62,17 @@ std::string_view to_string(Mode mode) {
       return "fail-then-ok";
     case Mode::kTcpEcho:
       return "tcp-echo";
+    case Mode::kStatus:
+      return "status";
+    case Mode::kCloseAfterRequest:
+      return "close-after-request";
   }
   return "ok";
 }
 
 constexpr Mode kAllModes[] = {Mode::kOk,        Mode::kRstAfterAccept, Mode::kRstAfterResponse,
                               Mode::kIdleClose, Mode::kSlow,           Mode::kFailThenOk,
-                              Mode::kTcpEcho};
+                              Mode::kTcpEcho,   Mode::kStatus,         Mode::kCloseAfterRequest};
 
 std::optional<Mode> mode_from_string(std::string_view text) {
   for (const Mode mode : kAllModes) {
@@ -84,6 +90,7 @@ struct ServerOptions {
   int failures = 0;
   bool retry_after = false;
   std::optional<int> keepalive_header;
+  int status = 503;
 };
 
 // Shared by all connection threads: fail-then-ok counts requests across connections, as a
@@ -138,9 +145,27 @@ void wait_until_acknowledged(int fd, milliseconds limit) {
   }
 }
 
+std::string_view reason_phrase(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 404:
+      return "Not Found";
+    case 500:
+      return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Status";
+  }
+}
+
 std::string http_response(const ServerOptions& options, int status, bool keep_alive) {
   const std::string_view body = status == 200 ? "ok\n" : "unavailable\n";
-  std::string out = status == 200 ? "HTTP/1.1 200 OK\r\n" : "HTTP/1.1 503 Service Unavailable\r\n";
+  std::string out =
+      "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason_phrase(status)) + "\r\n";
   out += "Content-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   if (options.keepalive_header && keep_alive) {
     out += "Keep-Alive: timeout=" + std::to_string(*options.keepalive_header) + "\r\n";
@@ -176,12 +201,15 @@ void serve_http(SocketFd conn, const ServerOptions& options) {
       return;
     }
     buffer.erase(0, head.head_bytes + head.body_bytes);
+    // A handler that dies after reading the request: FIN, no status line (curl 52).
+    if (options.mode == Mode::kCloseAfterRequest) return;
 
     if (options.mode == Mode::kSlow) std::this_thread::sleep_for(options.delay);
     int status = 200;
     if (options.mode == Mode::kFailThenOk && g_requests_seen.fetch_add(1) < options.failures) {
       status = 503;
     }
+    if (options.mode == Mode::kStatus) status = options.status;
     const bool rst_next = options.mode == Mode::kRstAfterResponse;
     const bool keep_alive = head.keep_alive && !rst_next;
     const std::string response = http_response(options, status, keep_alive);
@@ -288,6 +316,8 @@ int run(const ServerOptions& options) {
       case Mode::kIdleClose:
       case Mode::kSlow:
       case Mode::kFailThenOk:
+      case Mode::kStatus:
+      case Mode::kCloseAfterRequest:
         std::thread(serve_http, std::move(conn), std::cref(options)).detach();
         break;
     }
@@ -306,7 +336,8 @@ int main(int argc, char** argv) {
   std::string delay = "2s";
   app.add_option("--mode", mode,
                  "ok | rst-after-accept | rst-after-response | idle-close | slow | fail-then-ok | "
-                 "tcp-echo")
+                 "tcp-echo | status (every answer --status) | close-after-request (reads the "
+                 "request, closes without answering)")
       ->required();
   app.add_option("--port", options.port, "TCP port (0 = any, printed)")->required();
   app.add_option("--bind", options.bind, "IP literal; :: is dual-stack");
@@ -316,6 +347,7 @@ int main(int argc, char** argv) {
   app.add_flag("--retry-after", options.retry_after, "fail-then-ok: add Retry-After: 0 to 503s");
   app.add_option("--keepalive-header", options.keepalive_header,
                  "send Keep-Alive: timeout=N on keep-alive responses");
+  app.add_option("--status", options.status, "status: the code of every answer (default 503)");
   CLI11_PARSE(app, argc, argv);
 
   const auto parsed_mode = connwatch::lab::mode_from_string(mode);

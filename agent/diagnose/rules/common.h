@@ -6,10 +6,14 @@
 #include <cstdint>
 #include <numeric>
 #include <optional>
+#include <string>
 
+#include "agent/diagnose/finding.h"
+#include "agent/diagnose/format.h"
 #include "agent/diagnose/observations.h"
 #include "probes/active/outcome.h"
 #include "probes/kernel/tcp_event_counter.h"
+#include "probes/passive/flow_labels.h"
 
 namespace connwatch::agent::diagnose {
 
@@ -20,6 +24,41 @@ inline std::uint64_t attempts(const TargetObservation& t, active::Outcome outcom
 inline std::uint64_t attempts(const TargetObservation& t) {
   const auto& a = t.probes.counts.attempts;
   return std::accumulate(a.begin(), a.end(), std::uint64_t{0});
+}
+
+// Probes (all attempts with their retries) that ended failed.
+inline std::uint64_t failed_probes(const TargetObservation& t) {
+  const auto& r = t.probes.counts.results;
+  return r[active::index_of(active::ProbeResult::kExhausted)] +
+         r[active::index_of(active::ProbeResult::kNotRetryable)] +
+         r[active::index_of(active::ProbeResult::kBudgetDenied)];
+}
+
+// How bad a target's failed attempts are (SPEC §5): critical when no attempt succeeded, warning
+// when a probe failed, info when retries hid every failure (no request failed).
+inline Severity failure_severity(const TargetObservation& t) {
+  if (attempts(t, active::Outcome::kSuccess) == 0 && attempts(t) > 0) return Severity::kCritical;
+  return failed_probes(t) > 0 ? Severity::kWarning : Severity::kInfo;
+}
+
+// "every one of 19 attempts" / "7 of 19 attempts".
+inline std::string of_attempts(std::uint64_t n, std::uint64_t total) {
+  if (n == total) return n == 1 ? "the only attempt" : "all " + count(total) + " attempts";
+  return count(n) + " of " + count(total) + (total == 1 ? " attempt" : " attempts");
+}
+
+// The first error texts seen for an outcome, joined: "certificate verify failed; ...".
+inline std::string errors_text(const TargetObservation& t, active::Outcome outcome) {
+  std::string out;
+  if (const auto it = t.errors.find(outcome); it != t.errors.end()) {
+    for (const auto& e : it->second) out += (out.empty() ? "" : "; ") + e;
+  }
+  return out;
+}
+
+inline nlohmann::json errors_json(const TargetObservation& t, active::Outcome outcome) {
+  const auto it = t.errors.find(outcome);
+  return it == t.errors.end() ? nlohmann::json::array() : nlohmann::json(it->second);
 }
 
 // How much a kernel counter grew between the start and end snapshots; nullopt when either side
@@ -35,6 +74,87 @@ inline std::optional<std::uint64_t> growth(const Observations& o, kernel::TcpEve
 inline double per_second(std::uint64_t n, double duration_seconds) {
   if (duration_seconds <= 0) return 0;
   return std::round(static_cast<double>(n) / duration_seconds * 100) / 100;
+}
+
+// TIME_WAIT entries to one destination, counted (SPEC §5: rates come from what was counted, not
+// from the net change of the gauge, which expiry and reuse keep down). The sampler counts the
+// destination's TIME_WAIT sockets as they appear (a lower bound: one that entered and left
+// between two samples is missed); with capture up, the capture's count of TIME_WAIT entries on
+// this host's client side by the end of the run says how many the samples missed, and those are
+// shared out over the sampled destinations by their counts.
+struct TimeWaitRate {
+  std::uint64_t entries = 0;
+  double per_second = 0;
+  bool lower_bound = true;  // capture down: the samples' count only
+  std::string source;       // "capture" or "sock_diag samples"
+};
+
+inline std::optional<TimeWaitRate> time_wait_rate(const Observations& o,
+                                                  const std::string& destination) {
+  const auto it = o.destinations.find(destination);
+  if (it == o.destinations.end()) return std::nullopt;
+  const std::uint64_t sampled = it->second.time_wait_entries;
+  TimeWaitRate r;
+  r.entries = sampled;
+  r.source = "sock_diag samples";
+  if (o.capture_up && o.captured_time_wait_entries) {
+    std::uint64_t all_sampled = 0;
+    for (const auto& [d, a] : o.destinations) all_sampled += a.time_wait_entries;
+    const std::uint64_t captured = *o.captured_time_wait_entries;
+    if (all_sampled > 0 && captured > all_sampled) {
+      const double share = static_cast<double>(sampled) / static_cast<double>(all_sampled);
+      r.entries = sampled + static_cast<std::uint64_t>(
+                                std::llround(static_cast<double>(captured - all_sampled) * share));
+    }
+    r.lower_bound = false;
+    r.source = "capture";
+  }
+  const double seconds =
+      o.time_wait_sampled_seconds > 0 ? o.time_wait_sampled_seconds : o.duration_seconds;
+  r.per_second = per_second(r.entries, seconds);
+  return r;
+}
+
+// "pid 4242 (python3)", the process seen holding most of a destination's live sockets; "" when
+// none was seen (connwatch itself is never among them).
+inline std::string owner_text(const Observations& o, const std::string& destination) {
+  const auto it = o.destinations.find(destination);
+  if (it == o.destinations.end() || it->second.owners.empty()) return "";
+  const auto& top = it->second.owners.front();
+  return "pid " + std::to_string(top.pid) + " (" + top.comm + ")";
+}
+
+inline nlohmann::json owners_json(const Observations& o, const std::string& destination) {
+  nlohmann::json owners = nlohmann::json::array();
+  const auto it = o.destinations.find(destination);
+  if (it == o.destinations.end()) return owners;
+  for (const auto& h : it->second.owners) {
+    owners.push_back(
+        {{"pid", h.pid}, {"comm", h.comm}, {"sockets", h.sockets}, {"samples", h.samples}});
+  }
+  return owners;
+}
+
+// How owners were attributed, for the evidence.
+inline std::string attribution(const Observations& o, const std::string& destination) {
+  const auto it = o.destinations.find(destination);
+  const std::uint64_t samples = it == o.destinations.end() ? 0 : it->second.owner_samples;
+  const std::uint64_t own = it == o.destinations.end() ? 0 : it->second.own_sockets;
+  std::string text =
+      "owners of the live sockets to " + destination + " in " +
+      plural(samples, "sample", "samples") +
+      " (sock_diag inode matched to /proc/<pid>/fd); TIME_WAIT sockets have no owner";
+  if (own > 0) {
+    text += "; " + plural(own, "socket", "sockets") + " of connwatch's own probes not counted";
+  }
+  return text;
+}
+
+// net.ipv4.ip_local_port_range as "32768-60999"; "" when unread.
+inline std::string port_range_text(const Observations& o) {
+  const auto& r = o.kernel_end.port_range ? o.kernel_end.port_range : o.kernel_start.port_range;
+  if (!r) return "";
+  return std::to_string(r->low) + "-" + std::to_string(r->high);
 }
 
 // "10.0.0.5:443" -> "10.0.0.5"; "[2001:db8::1]:443" -> "2001:db8::1".

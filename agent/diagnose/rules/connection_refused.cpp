@@ -16,7 +16,7 @@ std::vector<Finding> connection_refused(const Observations& o) {
     if (refused == 0) continue;
     const std::uint64_t total = attempts(t);
     Finding f;
-    f.severity = refused == total ? Severity::kCritical : Severity::kWarning;
+    f.severity = failure_severity(t);
     f.summary = t.config.name + ": " + count(refused) + " of " +
                 plural(total, "connect", "connects") + " to " + t.config.url.authority() +
                 " refused (RST in answer to SYN)";

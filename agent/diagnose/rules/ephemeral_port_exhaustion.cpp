@@ -12,12 +12,6 @@ namespace {
 constexpr double kWarning = 0.7;
 constexpr double kCritical = 0.9;
 
-std::string port_range_text(const Observations& o) {
-  const auto& r = o.kernel_end.port_range ? o.kernel_end.port_range : o.kernel_start.port_range;
-  if (!r) return "";
-  return std::to_string(r->low) + "-" + std::to_string(r->high);
-}
-
 }  // namespace
 
 std::vector<Finding> ephemeral_port_exhaustion(const Observations& o) {
@@ -59,22 +53,27 @@ std::vector<Finding> ephemeral_port_exhaustion(const Observations& o) {
         if (tw.destination == busiest->destination) time_wait = tw.sockets;
       }
     }
+    const std::string owner = owner_text(o, destination);
     Finding f;
     f.severity = busiest->utilization >= kCritical ? Severity::kCritical : Severity::kWarning;
-    f.summary = destination + " uses " + count(busiest->in_use) + " of " + count(usable) +
-                " ephemeral ports (" + percent(busiest->utilization) + ") from " +
-                busiest->source.to_string();
+    f.summary =
+        destination + " uses " + count(busiest->in_use) + " of " + count(usable) +
+        " ephemeral ports (" + percent(busiest->utilization) + ") from " +
+        busiest->source.to_string() +
+        (owner.empty() ? ", no live owner seen (TIME_WAIT has none)" : ", held by " + owner);
     f.evidence = {{"destination", destination},
                   {"source", busiest->source.to_string()},
                   {"in_use", busiest->in_use},
                   {"usable_ports", usable},
                   {"utilization", busiest->utilization},
                   {"time_wait", time_wait},
-                  {"port_range", range}};
-    std::string fix;
+                  {"port_range", range},
+                  {"owners", owners_json(o, destination)},
+                  {"attribution", attribution(o, destination)}};
+    std::string fix = owner.empty() ? "" : owner + ": ";
     if (time_wait * 2 >= busiest->in_use) {
-      fix = count(time_wait) +
-            " of them are TIME_WAIT: reuse pooled connections instead of one per request; ";
+      fix += count(time_wait) +
+             " of them are TIME_WAIT: reuse pooled connections instead of one per request; ";
     }
     f.recommendation = fix + "widen net.ipv4.ip_local_port_range (now " + range +
                        "), or spread connections over more source addresses or destination ports";

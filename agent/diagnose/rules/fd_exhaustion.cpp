@@ -1,5 +1,9 @@
 // fd-exhaustion: file descriptors near a limit (a process's RLIMIT_NOFILE: EMFILE; the system's
 // fs.file-max: ENFILE), or a probe already failed with EMFILE/ENFILE.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
 #include "agent/diagnose/format.h"
 #include "agent/diagnose/rules.h"
 #include "agent/diagnose/rules/common.h"
@@ -46,10 +50,41 @@ std::vector<Finding> fd_exhaustion(const Observations& o) {
                 count(p.limit) + " file descriptors open (" + percent(r) + ")";
     f.evidence = {
         {"pid", p.pid}, {"comm", p.comm}, {"open", p.open}, {"limit", p.limit}, {"utilization", r}};
+    // Growth over the run, from the sampler's once-a-second samples.
+    std::optional<double> growth;
+    if (const auto it = o.fd_trends.find(p.pid);
+        it != o.fd_trends.end() && it->second.seconds >= 1) {
+      const FdTrend& t = it->second;
+      growth = (static_cast<double>(t.last_open) - static_cast<double>(t.first_open)) / t.seconds;
+      growth = std::round(*growth * 10) / 10;
+    }
+    f.evidence["growth_per_second"] = growth ? nlohmann::json(*growth) : nlohmann::json();
+    if (growth && *growth > 0) {
+      const double left = static_cast<double>(p.limit - std::min(p.open, p.limit)) / *growth;
+      f.evidence["seconds_to_exhaustion"] = std::round(left * 10) / 10;
+      char rate[32];
+      std::snprintf(rate, sizeof rate, "%.1f", *growth);
+      f.summary += ", growing " + std::string(rate) + "/s: out in " + seconds(left);
+    } else if (growth) {
+      f.summary += ", not growing during the run";
+    }
+    f.evidence["serves_targets"] = p.serves_targets;
+    f.evidence["client_of_targets"] = p.client_of_targets;
+    std::string breaks;
+    for (const auto& name : p.serves_targets) breaks += (breaks.empty() ? "" : ", ") + name;
+    if (!breaks.empty()) {
+      f.summary += "; it serves target " + breaks + ", whose connects then stall or fail";
+    }
+    std::string uses;
+    for (const auto& name : p.client_of_targets) uses += (uses.empty() ? "" : ", ") + name;
+    if (!uses.empty())
+      f.summary += "; its connections to target " + uses + " then fail with EMFILE";
     f.recommendation =
-        "raise its limit (LimitNOFILE= in its systemd unit, or ulimit -n) or look "
-        "for a leak: ls -l /proc/" +
-        std::to_string(p.pid) + "/fd | awk '{print $NF}' | sort | uniq -c";
+        "look for a leak in pid " + std::to_string(p.pid) +
+        (growth && *growth > 0 ? " (it keeps opening descriptors)" : "") + ": ls -l /proc/" +
+        std::to_string(p.pid) +
+        "/fd | awk '{print $NF}' | sort | uniq -c; or raise its limit (LimitNOFILE= in its "
+        "systemd unit, or ulimit -n)";
     out.push_back(std::move(f));
   }
 

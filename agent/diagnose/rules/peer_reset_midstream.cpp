@@ -1,6 +1,8 @@
 // peer-reset-midstream: the server end aborted established connections (a crash, a restart, an
 // application that closes with SO_LINGER 0, a proxy timing out a request).
 #include <algorithm>
+#include <map>
+#include <set>
 
 #include "agent/diagnose/format.h"
 #include "agent/diagnose/rules.h"
@@ -15,7 +17,7 @@ std::vector<Finding> peer_reset_midstream(const Observations& o) {
     if (resets == 0) continue;
     const std::uint64_t total = attempts(t);
     Finding f;
-    f.severity = resets == total ? Severity::kCritical : Severity::kWarning;
+    f.severity = failure_severity(t);
     f.summary = t.config.name + ": " + count(resets) + " of " +
                 plural(total, "attempt", "attempts") + " reset by " + t.config.url.authority() +
                 " after the connection was established";
@@ -36,20 +38,32 @@ std::vector<Finding> peer_reset_midstream(const Observations& o) {
       o.passive.resets[passive::index_of(passive::ResetSender::kServer)]
                       [passive::index_of(passive::ResetPhase::kEstablished)];
   if (o.capture_up && server > 0) {
+    // Per peer the capture counts resets by sender, not by phase: the probes' own refusals (RST
+    // answering SYN, phase handshake) are taken out so they are not shown as established resets.
+    std::map<std::string, std::uint64_t> refused_at;
+    for (const TargetObservation& t : o.targets) {
+      const auto refused =
+          attempts(t, active::Outcome::kRefused) +
+          t.keep_alive_counts.attempts[active::index_of(active::Outcome::kRefused)];
+      if (refused == 0) continue;
+      std::set<std::string> addresses;
+      for (const auto& a : t.probes.addresses) addresses.insert(address_of(a));
+      for (const auto& a : addresses) refused_at[a] += refused;
+    }
+    std::vector<std::pair<std::string, std::uint64_t>> by_server;
+    for (const auto& p : o.passive.peers) {
+      std::uint64_t n = p.by_sender[passive::index_of(passive::ResetSender::kServer)];
+      const auto refused = refused_at.find(p.peer);
+      if (refused != refused_at.end()) n = n > refused->second ? n - refused->second : 0;
+      if (n > 0) by_server.emplace_back(p.peer, n);
+    }
+    std::stable_sort(by_server.begin(), by_server.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
     nlohmann::json peers = nlohmann::json::array();
-    std::vector<passive::PeerResets> by_server = o.passive.peers;
-    std::erase_if(by_server, [](const passive::PeerResets& p) {
-      return p.by_sender[passive::index_of(passive::ResetSender::kServer)] == 0;
-    });
-    std::sort(by_server.begin(), by_server.end(), [](const auto& a, const auto& b) {
-      const auto s = passive::index_of(passive::ResetSender::kServer);
-      return a.by_sender[s] > b.by_sender[s];
-    });
     std::string top;
-    for (const auto& p : by_server) {
-      const auto n = p.by_sender[passive::index_of(passive::ResetSender::kServer)];
-      peers.push_back({{"peer", p.peer}, {"resets", n}});
-      if (top.empty()) top = p.peer;
+    for (const auto& [peer, n] : by_server) {
+      peers.push_back({{"peer", peer}, {"resets", n}});
+      if (top.empty()) top = peer;
     }
     Finding f;
     f.severity = Severity::kWarning;

@@ -33,7 +33,7 @@ std::vector<Finding> probe_timeouts(const Observations& o) {
     const double request_timeout =
         std::chrono::duration<double>(t.config.pool.request_timeout).count();
     Finding f;
-    f.severity = timeouts == total ? Severity::kCritical : Severity::kWarning;
+    f.severity = failure_severity(t);
     f.summary = t.config.name + ": " + count(timeouts) + " of " +
                 plural(total, "attempt", "attempts") + " to " + t.config.url.authority() +
                 " timed out" +

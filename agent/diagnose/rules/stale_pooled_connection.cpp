@@ -47,7 +47,11 @@ std::vector<Finding> stale_pooled_connection(const Observations& o) {
     if (!shorter && stale == 0) continue;
 
     Finding f;
-    f.severity = Severity::kWarning;
+    // The pool is connwatch's own probe pool: a warning only when a probe failed for it; when
+    // resends and retries hid every stale connection, no request failed and it is info.
+    const std::uint64_t failed =
+        attempts(t, active::Outcome::kReset) + attempts(t, active::Outcome::kClosedEarly);
+    f.severity = failed > 0 && failed_probes(t) > 0 ? Severity::kWarning : Severity::kInfo;
     f.evidence = {{"target", t.config.name},
                   {"pool_idle_timeout_seconds", idle_timeout},
                   {"server_idle_close_seconds",
@@ -59,21 +63,24 @@ std::vector<Finding> stale_pooled_connection(const Observations& o) {
     if (shorter) {
       const auto suggested = suggested_idle_timeout(*shortest);
       f.summary = t.config.name + ": server closes idle connections after " + seconds(*shortest) +
-                  "; your pool keeps them " + seconds(idle_timeout);
+                  "; connwatch's probe pool keeps them " + seconds(idle_timeout);
       if (stale > 0) {
         f.summary += ", and " + plural(stale, "reused connection was", "reused connections were") +
                      " already closed";
       }
       f.evidence["suggested_idle_timeout"] = config_duration(suggested);
-      f.recommendation = "set idle_timeout below " + seconds(*shortest) + " (idle_timeout = \"" +
-                         config_duration(suggested) + "\" for target " + t.config.name +
-                         "), or raise the server's keep-alive timeout above " +
-                         seconds(idle_timeout);
+      f.recommendation =
+          "set idle_timeout below " + seconds(*shortest) + " (idle_timeout = \"" +
+          config_duration(suggested) + "\" for target " + t.config.name +
+          " in connwatch's config), or raise the server's keep-alive timeout above " +
+          seconds(idle_timeout) +
+          "; clients of this server whose pools keep idle connections longer than " +
+          seconds(*shortest) + " meet the same closed connections";
     } else {
       f.summary =
           t.config.name + ": " +
           plural(stale, "request on a reused connection", "requests on reused connections") +
-          " found it closed by the peer";
+          " found it closed by the peer (connwatch's probe pool resent them)";
       f.recommendation =
           "the server closes pooled connections the client still reuses: lower "
           "idle_timeout for " +

@@ -1,7 +1,8 @@
 // time-wait-accumulation: TIME_WAIT sockets to one destination keep growing. Every connection the
 // client closes first leaves one for 60 s, so a steady growth means a client opening a connection
-// per request instead of reusing a pooled one (TCP-NOTES §3).
-#include "agent/diagnose/format.h"
+// per request instead of reusing a pooled one (TCP-NOTES §3). The rate is the TIME_WAIT entries
+// counted (time_wait_rate()), and the process named is the one seen holding the destination's
+// live sockets, never connwatch itself (sampler.h says how).
 #include "agent/diagnose/rules.h"
 #include "agent/diagnose/rules/common.h"
 
@@ -26,52 +27,55 @@ std::uint64_t at_start(const Observations& o, const kernel::Endpoint& destinatio
 std::vector<Finding> time_wait_accumulation(const Observations& o) {
   std::vector<Finding> out;
   if (!o.kernel_end.sockets) return out;
+  const std::uint64_t usable = o.kernel_end.sockets->usable_ports;
   for (const auto& d : o.kernel_end.sockets->time_wait) {
     const std::uint64_t start = at_start(o, d.destination);
     const std::uint64_t grew = d.sockets > start ? d.sockets - start : 0;
     if (d.sockets < kMinSockets || grew < kMinGrowth) continue;
     const std::string destination = d.destination.to_string();
-    const double rate = per_second(grew, o.duration_seconds);
+    // The counted entries; the gauge's growth only when the samples never saw the destination
+    // (it spans a slightly longer window: the tables are read before the sampler starts and
+    // after it stops).
+    const auto counted = time_wait_rate(o, destination);
+    const std::uint64_t entries = counted ? counted->entries : grew;
+    const bool lower_bound = !counted || counted->lower_bound;
+    const double rate = counted ? counted->per_second : per_second(grew, o.duration_seconds);
+    const auto steady = static_cast<std::uint64_t>(rate * kTimeWaitSeconds);
+    const std::string owner = owner_text(o, destination);
 
-    nlohmann::json owners = nlohmann::json::array();
-    std::string who;
-    if (const auto it = o.owners.find(destination); it != o.owners.end()) {
-      for (const auto& owner : it->second.owners) {
-        owners.push_back({{"pid", owner.pid}, {"comm", owner.comm}, {"sockets", owner.sockets}});
-      }
-      const auto& list = it->second.owners;
-      if (list.size() == 1) {
-        who = " from one process (pid " + std::to_string(list[0].pid) + " " + list[0].comm + ")";
-      } else if (!list.empty()) {
-        who = " from " + std::to_string(list.size()) + " processes, most from pid " +
-              std::to_string(list[0].pid) + " " + list[0].comm;
-      }
-    }
     Finding f;
     f.severity = Severity::kWarning;
-    f.summary = count(d.sockets);
-    f.summary += " TIME_WAIT sockets to ";
-    f.summary += destination;
-    f.summary += " (+" + count(grew);
-    f.summary += " in " + seconds(o.duration_seconds);
-    f.summary += ")" + who;
+    f.summary = count(d.sockets) + " TIME_WAIT sockets to " + destination + ": " +
+                (lower_bound ? "at least " : "") + count(entries) + " new in " +
+                seconds(o.duration_seconds) + " (" +
+                count(static_cast<std::uint64_t>(std::llround(rate))) + "/s)" +
+                (owner.empty() ? "" : ", opened by " + owner);
     f.evidence = {{"destination", destination},
                   {"time_wait_start", start},
                   {"time_wait_end", d.sockets},
+                  {"time_wait_entries", entries},
                   {"per_second", rate},
-                  {"steady_state", static_cast<std::uint64_t>(rate * kTimeWaitSeconds)},
-                  {"owners", owners}};
-    std::string client = "the client";
-    if (!owners.empty()) {
-      client = "pid " + std::to_string(owners[0]["pid"].get<int>());
-      client += " (" + owners[0]["comm"].get<std::string>() + ")";
+                  {"rate_source", counted ? counted->source : "TIME_WAIT gauge"},
+                  {"lower_bound", lower_bound},
+                  {"steady_state", steady},
+                  {"usable_ports", usable},
+                  {"owners", owners_json(o, destination)},
+                  {"attribution", attribution(o, destination)}};
+    std::string who = owner.empty() ? "a client" : owner;
+    f.recommendation = who + " opens a connection per request to " + destination +
+                       ": reuse one pooled keep-alive client instead; at " +
+                       count(static_cast<std::uint64_t>(std::llround(rate))) +
+                       "/s TIME_WAIT settles near " + count(steady) + " sockets (60 s each)";
+    if (usable > 0 && steady > usable) {
+      f.recommendation += ", more than the " + count(usable) +
+                          " usable local ports: connects then depend on TIME_WAIT reuse or fail "
+                          "with EADDRNOTAVAIL";
     }
-    const auto steady = static_cast<std::uint64_t>(rate * kTimeWaitSeconds);
-    f.recommendation = client;
-    f.recommendation += " opens a connection per request to " + destination;
-    f.recommendation += ": reuse one pooled keep-alive client instead; at ";
-    f.recommendation += count(static_cast<std::uint64_t>(rate)) + "/s TIME_WAIT settles near ";
-    f.recommendation += count(steady) + " sockets (60 s each)";
+    if (owner.empty()) {
+      f.recommendation +=
+          "; the process was not caught holding a live socket to it (`ss -tnp dst " + destination +
+          "` while it runs)";
+    }
     out.push_back(std::move(f));
   }
   return out;

@@ -4,7 +4,15 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <sstream>
+
 #include "agent/diagnose/format.h"
+#include "agent/diagnose/limits.h"
+#include "agent/diagnose/own_endpoint.h"
+#include "agent/diagnose/report.h"
+#include "agent/diagnose/time_wait_counters.h"
+#include "agent/diagnose/time_wait_tracker.h"
 
 namespace connwatch::agent::diagnose {
 namespace {
@@ -86,10 +94,10 @@ TEST(DiagnoseRules, StalePooledConnectionComparesTheServersIdleCloseWithThePool)
   o.targets[0].probes.counts.stale_resets = 2;
   const auto f = only(evaluate(o), FindingId::kStalePooledConnection);
   ASSERT_EQ(f.size(), 1U);
-  EXPECT_EQ(f[0].severity, Severity::kWarning);
+  EXPECT_EQ(f[0].severity, Severity::kInfo);  // the resends hid them: no request failed
   EXPECT_EQ(f[0].summary,
-            "api: server closes idle connections after 4.0 s; your pool keeps them 30 s, and 2 "
-            "reused connections were already closed");
+            "api: server closes idle connections after 4.0 s; connwatch's probe pool keeps them "
+            "30 s, and 2 reused connections were already closed");
   EXPECT_EQ(f[0].evidence["suggested_idle_timeout"], "3s");
   EXPECT_DOUBLE_EQ(f[0].evidence["server_idle_close_seconds"].get<double>(), 4.02);
   EXPECT_NE(f[0].recommendation.find("set idle_timeout below 4.0 s"), std::string::npos);
@@ -117,20 +125,76 @@ TEST(DiagnoseRules, TimeWaitAccumulationNamesTheGrowthAndTheOwner) {
   o.kernel_start.sockets->time_wait = {{endpoint("10.0.0.5:443"), 13}};
   o.kernel_end.sockets->time_wait = {{endpoint("10.0.0.5:443"), 2913},
                                      {endpoint("10.0.0.6:443"), 20}};
-  kernel::DestinationOwners owners;
-  owners.destination = endpoint("10.0.0.5:443");
-  owners.owners = {{812, "java", 3}};
-  o.owners["10.0.0.5:443"] = owners;
+  // The samples counted 2,950 entries (some expired or were reused: more than the gauge's +2,900),
+  // the capture 3,000: the 50 the samples missed are this destination's.
+  o.time_wait_sampled_seconds = 10;
+  o.destinations["10.0.0.5:443"].time_wait_entries = 2950;
+  o.destinations["10.0.0.5:443"].owners = {{812, "java", 3, 7}};
+  o.destinations["10.0.0.5:443"].own_sockets = 2;
+  o.captured_time_wait_entries = 3000;
   const auto f = only(evaluate(o), FindingId::kTimeWaitAccumulation);
   ASSERT_EQ(f.size(), 1U);
   EXPECT_EQ(f[0].summary,
-            "2,913 TIME_WAIT sockets to 10.0.0.5:443 (+2,900 in 10 s) from one process (pid 812 "
-            "java)");
+            "2,913 TIME_WAIT sockets to 10.0.0.5:443: 3,000 new in 10 s (300/s), opened by pid "
+            "812 (java)");
   EXPECT_EQ(f[0].evidence["time_wait_end"], 2913);
-  EXPECT_EQ(f[0].evidence["per_second"], 290);
-  EXPECT_EQ(f[0].evidence["steady_state"], 17400);
+  EXPECT_EQ(f[0].evidence["time_wait_entries"], 3000);
+  EXPECT_EQ(f[0].evidence["per_second"], 300);
+  EXPECT_EQ(f[0].evidence["rate_source"], "capture");
+  EXPECT_EQ(f[0].evidence["lower_bound"], false);
+  EXPECT_EQ(f[0].evidence["steady_state"], 18000);
+  EXPECT_EQ(f[0].evidence["owners"][0]["pid"], 812);
+  EXPECT_NE(f[0].evidence["attribution"].get<std::string>().find(
+                "2 sockets of connwatch's own probes not counted"),
+            std::string::npos);
   EXPECT_NE(f[0].recommendation.find("pid 812 (java) opens a connection per request"),
             std::string::npos);
+}
+
+TEST(DiagnoseRules, WithoutCaptureTheTimeWaitRateIsALowerBound) {
+  Observations o = healthy();
+  o.capture_up = false;
+  o.kernel_end.sockets->time_wait = {{endpoint("10.0.0.5:443"), 500}};
+  o.time_wait_sampled_seconds = 9.5;
+  o.destinations["10.0.0.5:443"].time_wait_entries = 950;
+  const auto f = only(evaluate(o), FindingId::kTimeWaitAccumulation);
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].evidence["lower_bound"], true);
+  EXPECT_EQ(f[0].evidence["per_second"], 100);
+  EXPECT_NE(f[0].summary.find("at least 950 new"), std::string::npos);
+  EXPECT_NE(f[0].recommendation.find("not caught holding a live socket"), std::string::npos);
+  EXPECT_EQ(f[0].recommendation.find("pid"), std::string::npos);
+}
+
+TEST(DiagnoseRules, PortReuseChurnNeedsRecycledTimeWaitAndARateAboveTheDrain) {
+  Observations o = healthy();
+  o.kernel_end.sockets->usable_ports = 1000;
+  o.kernel_end.port_range = kernel::EphemeralPortRange{40000, 40999, {}};
+  o.time_wait_sampled_seconds = 8;
+  o.destinations["10.0.0.5:80"].time_wait_entries = 2472;  // 309/s
+  o.destinations["10.0.0.5:80"].owners = {{4242, "python3", 40, 60}};
+  o.captured_time_wait_entries = 2472;
+  o.time_wait_counters_start.recycled = 100;
+  o.time_wait_counters_end.recycled = 100;
+  o.tcp_tw_reuse = 1;
+  EXPECT_TRUE(only(evaluate(o), FindingId::kPortReuseChurn).empty());  // nothing recycled
+
+  o.time_wait_counters_end.recycled = 2650;
+  const auto f = only(evaluate(o), FindingId::kPortReuseChurn);
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].severity, Severity::kWarning);
+  EXPECT_EQ(f[0].summary,
+            "10.0.0.5:80: 309 new connections/s through 1,000 usable local ports, which TIME_WAIT "
+            "drains at 16.7/s: kept going only by TIME_WAIT reuse (TWRecycled +2,550 in 10 s), "
+            "from pid 4242 (python3)");
+  EXPECT_EQ(f[0].evidence["tw_recycled"], 2550);
+  EXPECT_EQ(f[0].evidence["per_second"], 309);
+  EXPECT_EQ(f[0].evidence["port_range"], "40000-40999");
+  EXPECT_EQ(f[0].evidence["seconds_to_fill_without_reuse"], 3.2);
+
+  o.destinations["10.0.0.5:80"].time_wait_entries = 80;  // 10/s: TIME_WAIT drains faster
+  o.captured_time_wait_entries = 80;
+  EXPECT_TRUE(only(evaluate(o), FindingId::kPortReuseChurn).empty());
 }
 
 TEST(DiagnoseRules, ALargeButSteadyTimeWaitIsNotAccumulation) {
@@ -151,13 +215,17 @@ TEST(DiagnoseRules, PortExhaustionIsWarningAt70AndCriticalAt90Percent) {
   auto f = only(evaluate(o), FindingId::kEphemeralPortExhaustion);
   ASSERT_EQ(f.size(), 1U);
   EXPECT_EQ(f[0].severity, Severity::kWarning);
-  EXPECT_EQ(f[0].summary, "10.0.0.5:443 uses 20,000 of 28,232 ephemeral ports (70%) from 10.0.0.1");
+  EXPECT_EQ(f[0].summary,
+            "10.0.0.5:443 uses 20,000 of 28,232 ephemeral ports (70%) from 10.0.0.1, no live owner "
+            "seen (TIME_WAIT has none)");
   EXPECT_EQ(f[0].evidence["port_range"], "32768-60999");
 
   o.kernel_end.sockets->ports_in_use[0].utilization = 0.95;
+  o.destinations["10.0.0.5:443"].owners = {{4242, "python3", 900, 10}};
   f = only(evaluate(o), FindingId::kEphemeralPortExhaustion);
   ASSERT_EQ(f.size(), 1U);
   EXPECT_EQ(f[0].severity, Severity::kCritical);
+  EXPECT_NE(f[0].summary.find("held by pid 4242 (python3)"), std::string::npos);
 
   o.kernel_end.sockets->ports_in_use[0].utilization = 0.5;
   EXPECT_TRUE(only(evaluate(o), FindingId::kEphemeralPortExhaustion).empty());
@@ -174,11 +242,25 @@ TEST(DiagnoseRules, EaddrnotavailIsCriticalPortExhaustion) {
 
 TEST(DiagnoseRules, FdExhaustionNamesTheProcessNearItsLimit) {
   Observations o = healthy();
-  o.processes_near_fd_limit = {{812, "java", 3900, 4096}};
+  o.processes_near_fd_limit = {{812, "java", 3900, 4096, {}, {}}};
   const auto f = only(evaluate(o), FindingId::kFdExhaustion);
   ASSERT_EQ(f.size(), 1U);
   EXPECT_EQ(f[0].severity, Severity::kCritical);
   EXPECT_EQ(f[0].summary, "pid 812 (java) has 3,900 of 4,096 file descriptors open (95%)");
+}
+
+TEST(DiagnoseRules, FdExhaustionGivesTheLeaksRateTimeLeftAndTheTargetItServes) {
+  Observations o = healthy();
+  o.processes_near_fd_limit = {{812, "java", 3900, 4096, {"api"}, {}}};
+  o.fd_trends[812] = FdTrend{812, "java", 3820, 3900, 4096, 4};
+  const auto f = only(evaluate(o), FindingId::kFdExhaustion);
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].summary,
+            "pid 812 (java) has 3,900 of 4,096 file descriptors open (95%), growing 20.0/s: out "
+            "in 9.8 s; it serves target api, whose connects then stall or fail");
+  EXPECT_EQ(f[0].evidence["growth_per_second"], 20);
+  EXPECT_EQ(f[0].evidence["seconds_to_exhaustion"], 9.8);
+  EXPECT_EQ(f[0].evidence["serves_targets"][0], "api");
 }
 
 TEST(DiagnoseRules, EmfileOnAProbeAndAFullSystemTableAreFdExhaustion) {
@@ -186,9 +268,10 @@ TEST(DiagnoseRules, EmfileOnAProbeAndAFullSystemTableAreFdExhaustion) {
   set_attempts(o, Outcome::kFdExhausted, 1);
   o.kernel_end.file_descriptors = kernel::FileDescriptorUsage{85000, 100000};
   const auto f = only(evaluate(o), FindingId::kFdExhaustion);
-  ASSERT_EQ(f.size(), 2U);
-  EXPECT_EQ(f[0].severity, Severity::kCritical);  // EMFILE seen
-  EXPECT_EQ(f[1].severity, Severity::kWarning);   // 85% of fs.file-max
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].severity, Severity::kCritical);  // EMFILE seen; 85% of fs.file-max merged in
+  ASSERT_EQ(f[0].evidence["subjects"].size(), 2U);
+  EXPECT_EQ(f[0].evidence["subjects"][1]["allocated"], 85000);
 }
 
 TEST(DiagnoseRules, ConnectionRefusedIsCriticalWhenEveryAttemptWasRefused) {
@@ -233,8 +316,11 @@ TEST(DiagnoseRules, ARefusalTheEndOfTheRunCutOffFromAProbeIsNotAnotherClient) {
   EXPECT_EQ(only(evaluate(o), FindingId::kConnectionRefused).size(), 1U);
   handshake = 11;
   const auto f = only(evaluate(o), FindingId::kConnectionRefused);
-  ASSERT_EQ(f.size(), 2U);
-  EXPECT_EQ(f[1].evidence["refused_on_wire"], 11);
+  ASSERT_EQ(f.size(), 1U);  // one id once: the target's refusals and the wire's, merged
+  EXPECT_EQ(f[0].evidence["refused_on_wire"], 11);
+  EXPECT_EQ(f[0].evidence["target"], "api");
+  ASSERT_EQ(f[0].evidence["subjects"].size(), 2U);
+  EXPECT_EQ(f[0].more.size(), 1U);
 }
 
 TEST(DiagnoseRules, PeerResetMidstreamCountsServerResetsOfEstablishedConnections) {
@@ -367,14 +453,235 @@ TEST(DiagnoseRules, CaptureUnavailableIsInfoOnly) {
 
 TEST(DiagnoseRules, FindingsComeWorstFirst) {
   Observations o = healthy();
-  o.capture_up = false;                                   // info
-  o.targets[0].peer_idle_close_seconds = 1;               // warning
-  o.processes_near_fd_limit = {{1, "init", 1000, 1024}};  // critical
+  o.capture_up = false;                      // info
+  o.targets[0].peer_idle_close_seconds = 1;  // warning: a probe failed on a closed connection
+  set_attempts(o, Outcome::kReset, 1);
+  o.targets[0].probes.counts.results[active::index_of(active::ProbeResult::kExhausted)] = 1;
+  o.processes_near_fd_limit = {{1, "init", 1000, 1024, {}, {}}};  // critical
   const auto f = evaluate(o);
-  ASSERT_EQ(f.size(), 3U);
+  ASSERT_EQ(f.size(), 4U);  // the reset is also peer-reset-midstream, a warning
   EXPECT_EQ(f[0].severity, Severity::kCritical);
   EXPECT_EQ(f[1].severity, Severity::kWarning);
-  EXPECT_EQ(f[2].severity, Severity::kInfo);
+  EXPECT_EQ(f[2].severity, Severity::kWarning);
+  EXPECT_EQ(f[3].severity, Severity::kInfo);
+}
+
+// SPEC §5: every failing attempt outcome maps to a finding, at warning or worse when every
+// attempt of a target failed, info when retries hid the failures.
+TEST(DiagnoseRules, EveryFailingOutcomeMapsToAFinding) {
+  const std::map<Outcome, FindingId> expected{
+      {Outcome::kRefused, FindingId::kConnectionRefused},
+      {Outcome::kReset, FindingId::kPeerResetMidstream},
+      {Outcome::kTimeout, FindingId::kProbeTimeouts},
+      {Outcome::kDnsError, FindingId::kDnsResolutionFailed},
+      {Outcome::kAddrNotAvailable, FindingId::kEphemeralPortExhaustion},
+      {Outcome::kFdExhausted, FindingId::kFdExhaustion},
+      {Outcome::kTlsError, FindingId::kTlsHandshakeFailed},
+      {Outcome::kHttpStatus, FindingId::kHttpErrorStatus},
+      {Outcome::kClosedEarly, FindingId::kClosedWithoutResponse},
+  };
+  for (const auto& [outcome, id] : expected) {
+    Observations o = healthy();
+    set_attempts(o, Outcome::kSuccess, 0);
+    set_attempts(o, outcome, 19);
+    o.targets[0].probes.counts.results[active::index_of(active::ProbeResult::kExhausted)] = 10;
+    const auto all = evaluate(o);
+    const auto f = only(all, id);
+    ASSERT_EQ(f.size(), 1U) << active::to_string(outcome);
+    EXPECT_EQ(f[0].severity, Severity::kCritical) << active::to_string(outcome);
+    EXPECT_EQ(all[0].id, id) << active::to_string(outcome);  // the worst finding comes first
+  }
+}
+
+TEST(DiagnoseRules, FailuresThatRetriesHidAreInfoAndFailedProbesAWarning) {
+  Observations o = healthy();
+  set_attempts(o, Outcome::kHttpStatus, 2);
+  o.targets[0].failed_statuses = {{503, 2}};
+  auto f = only(evaluate(o), FindingId::kHttpErrorStatus);
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].severity, Severity::kInfo);
+  o.targets[0].probes.counts.results[active::index_of(active::ProbeResult::kExhausted)] = 1;
+  f = only(evaluate(o), FindingId::kHttpErrorStatus);
+  EXPECT_EQ(f[0].severity, Severity::kWarning);
+}
+
+TEST(DiagnoseRules, DnsResolutionFailedNamesTheHostAndTheResolversAnswer) {
+  Observations o = healthy();
+  o.targets[0].config = target("api", "http://api.intrenal:8080/");
+  set_attempts(o, Outcome::kSuccess, 0);
+  set_attempts(o, Outcome::kDnsError, 19);
+  o.targets[0].errors[Outcome::kDnsError] = {"Host not found (authoritative)"};
+  const auto f = only(evaluate(o), FindingId::kDnsResolutionFailed);
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].severity, Severity::kCritical);
+  EXPECT_EQ(f[0].summary,
+            "api: all 19 attempts could not resolve api.intrenal (Host not found "
+            "(authoritative))");
+  EXPECT_EQ(f[0].evidence["dns_error"], 19);
+  EXPECT_NE(f[0].recommendation.find("getent hosts api.intrenal"), std::string::npos);
+}
+
+TEST(DiagnoseRules, TlsHandshakeFailedQuotesTheVerifyError) {
+  Observations o = healthy();
+  o.targets[0].config = target("api", "https://10.0.0.5:8443/");
+  set_attempts(o, Outcome::kSuccess, 0);
+  set_attempts(o, Outcome::kTlsError, 5);
+  o.targets[0].errors[Outcome::kTlsError] = {"certificate verify failed"};
+  const auto f = only(evaluate(o), FindingId::kTlsHandshakeFailed);
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].summary,
+            "api: all 5 attempts failed the TLS handshake with 10.0.0.5:8443 (certificate verify "
+            "failed)");
+  EXPECT_EQ(f[0].evidence["errors"][0], "certificate verify failed");
+}
+
+TEST(DiagnoseRules, HttpErrorStatusListsTheCodesSeen) {
+  Observations o = healthy();
+  set_attempts(o, Outcome::kSuccess, 0);
+  set_attempts(o, Outcome::kHttpStatus, 19);
+  o.targets[0].failed_statuses = {{500, 2}, {503, 7}};
+  const auto f = only(evaluate(o), FindingId::kHttpErrorStatus);
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].summary, "api: all 19 attempts answered 503, 500, expected 200");
+  EXPECT_EQ(f[0].evidence["statuses"]["503"], 7);
+  EXPECT_NE(f[0].recommendation.find("502/503/504"), std::string::npos);
+}
+
+TEST(DiagnoseRules, ClosedWithoutResponseSaysTheServerClosedAfterTheRequest) {
+  Observations o = healthy();
+  set_attempts(o, Outcome::kSuccess, 0);
+  set_attempts(o, Outcome::kClosedEarly, 19);
+  const auto f = only(evaluate(o), FindingId::kClosedWithoutResponse);
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].summary,
+            "api: 10.0.0.5:8080 closed all 19 attempts after the request without answering");
+}
+
+TEST(DiagnoseRules, OneIdAppearsOnceWithEveryTargetsEvidence) {
+  Observations o = healthy();
+  set_attempts(o, Outcome::kSuccess, 0);
+  set_attempts(o, Outcome::kRefused, 5);
+  TargetObservation second = o.targets[0];
+  second.config = target("db", "http://10.0.0.6:5432/");
+  o.targets.push_back(second);
+  const auto f = only(evaluate(o), FindingId::kConnectionRefused);
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].evidence["target"], "api");
+  ASSERT_EQ(f[0].evidence["subjects"].size(), 2U);
+  EXPECT_EQ(f[0].evidence["subjects"][1]["target"], "db");
+  ASSERT_EQ(f[0].more.size(), 1U);
+  EXPECT_EQ(f[0].more[0], "db: 5 of 5 connects to 10.0.0.6:5432 refused (RST in answer to SYN)");
+  EXPECT_NE(f[0].recommendation.find("10.0.0.6:5432"), std::string::npos);
+}
+
+TEST(DiagnoseRules, TheProbesRefusalsAreNotShownAsAPeersEstablishedResets) {
+  Observations o = healthy();
+  set_attempts(o, Outcome::kRefused, 19);
+  o.passive.resets[passive::index_of(passive::ResetSender::kServer)]
+                  [passive::index_of(passive::ResetPhase::kHandshake)] = 19;
+  o.passive.resets[passive::index_of(passive::ResetSender::kServer)]
+                  [passive::index_of(passive::ResetPhase::kEstablished)] = 5;
+  passive::PeerResets peer;
+  peer.peer = "10.0.0.5";
+  peer.by_sender[passive::index_of(passive::ResetSender::kServer)] = 24;
+  o.passive.peers = {peer};
+  const auto f = only(evaluate(o), FindingId::kPeerResetMidstream);
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].evidence["server_resets_established"], 5);
+  EXPECT_EQ(f[0].evidence["peers"][0]["resets"], 5);
+}
+
+TEST(DiagnoseReport, TheHeadlineCountsEachSeverity) {
+  Observations o = healthy();
+  o.capture_up = false;
+  o.processes_near_fd_limit = {{1, "init", 1000, 1024, {}, {}}};
+  std::ostringstream text;
+  write_text(text, o, evaluate(o));
+  EXPECT_EQ(text.str().substr(0, text.str().find('\n')), "2 findings in 10 s: 1 critical, 1 info");
+  EXPECT_NE(text.str().find("1 process near its limit"), std::string::npos);
+  EXPECT_EQ(text.str().find("process(es)"), std::string::npos);
+}
+
+TEST(DiagnoseReport, ACheckTheRunWasTooShortForSaysSoAndSuggestsADuration) {
+  Observations o = healthy();
+  o.targets[0].config.pool.idle_timeout = 30s;
+  o.targets[0].idle_watched_seconds = 9.6;
+  const auto limits = run_limits(o);
+  ASSERT_EQ(limits.size(), 1U);
+  EXPECT_EQ(limits[0].suggested_duration_seconds, 35);
+  std::ostringstream text;
+  write_text(text, o, evaluate(o));
+  EXPECT_NE(text.str().find("No problems found in 10 s."), std::string::npos);
+  EXPECT_NE(text.str().find("run with --duration 35 to check"), std::string::npos);
+  o.targets[0].peer_idle_close_seconds = 12;  // seen: nothing left unseen
+  EXPECT_TRUE(run_limits(o).empty());
+}
+
+TEST(DiagnoseReport, TheJsonReportListsSkippedTargetsAndWhatWasNotSeen) {
+  Observations o = healthy();
+  o.skipped_targets = {{"self", "http://127.0.0.1:9873/-/healthy", "the agent's own endpoint"}};
+  const auto j = to_json(o, evaluate(o));
+  EXPECT_EQ(j["skipped_targets"][0]["name"], "self");
+  EXPECT_TRUE(j["not_seen"].is_array());
+}
+
+TEST(DiagnoseOwnEndpoint, TargetsAtTheAgentsListenAddressAreSkipped) {
+  std::string error;
+  const auto url = [&](const char* text) { return *config::parse_target_url(text, error); };
+  const config::ListenAddress any{"", 9873};
+  const std::vector<std::string> local{"127.0.0.1", "10.0.0.1", "::1"};
+  EXPECT_TRUE(points_at_agent(url("http://127.0.0.1:9873/-/healthy"), any, local));
+  EXPECT_TRUE(points_at_agent(url("http://localhost:9873/metrics"), any, local));
+  EXPECT_TRUE(points_at_agent(url("http://10.0.0.1:9873/"), any, local));
+  EXPECT_TRUE(points_at_agent(url("http://[::1]:9873/"), any, local));
+  EXPECT_FALSE(points_at_agent(url("http://10.0.0.2:9873/"), any, local));  // another host
+  EXPECT_FALSE(points_at_agent(url("http://127.0.0.1:8080/"), any, local));
+  const config::ListenAddress one{"10.0.0.1", 9873};
+  EXPECT_TRUE(points_at_agent(url("http://10.0.0.1:9873/"), one, local));
+  EXPECT_FALSE(points_at_agent(url("http://127.0.0.1:9873/"), one, local));
+}
+
+kernel::SocketRecord time_wait(const char* local, const char* remote, std::uint32_t left_ms) {
+  kernel::SocketRecord s;
+  s.state = kernel::TcpState::kTimeWait;
+  s.local = endpoint(local);
+  s.remote = endpoint(remote);
+  s.expires_ms = left_ms;
+  return s;
+}
+
+TEST(DiagnoseTimeWaitTracker, CountsEntriesReusesAndEarlyExitsNotTheGaugesNetChange) {
+  TimeWaitTracker tracker;
+  const auto t0 = TimeWaitTracker::Clock::time_point{} + std::chrono::hours(1);
+  tracker.begin(t0);  // the first sample is the baseline: what stood before is not counted
+  tracker.add(time_wait("10.0.0.1:40000", "10.0.0.5:80", 30000));
+  tracker.end();
+  tracker.begin(t0 + 100ms);
+  tracker.add(time_wait("10.0.0.1:40000", "10.0.0.5:80", 29900));  // the same one
+  tracker.add(time_wait("10.0.0.1:40001", "10.0.0.5:80", 60000));  // new
+  tracker.add(time_wait("10.0.0.1:40002", "10.0.0.5:80", 60000));  // new
+  tracker.end();
+  tracker.begin(t0 + 200ms);
+  tracker.add(time_wait("10.0.0.1:40000", "10.0.0.5:80", 60000));  // reused, TIME_WAIT again
+  tracker.add(time_wait("10.0.0.1:40001", "10.0.0.5:80", 59900));
+  tracker.end();  // 40002 left 59.9 s early: reused for a connection still open, or killed
+  const auto& c = tracker.by_destination().at(endpoint("10.0.0.5:80"));
+  EXPECT_EQ(c.entries, 3U);
+  EXPECT_EQ(c.early_exits, 2U);
+  EXPECT_EQ(c.now, 2U);
+  EXPECT_EQ(c.peak, 3U);
+  EXPECT_DOUBLE_EQ(tracker.seconds(), 0.2);
+}
+
+TEST(DiagnoseTimeWaitCounters, ReadsTwRecycledAndKilledFromTheTcpExtSection) {
+  const auto c = parse_time_wait_counters(
+      "TcpExt: SyncookiesSent TW TWRecycled TWKilled PAWSActive\n"
+      "TcpExt: 0 50 2550 3 0\n"
+      "IpExt: InNoRoutes\nIpExt: 0\n");
+  EXPECT_EQ(c.entered, 50U);
+  EXPECT_EQ(c.recycled, 2550U);
+  EXPECT_EQ(c.killed, 3U);
+  EXPECT_FALSE(parse_time_wait_counters("TcpExt: TW\nTcpExt: 1 2\n").entered);
 }
 
 TEST(DiagnoseFormat, NumbersReadAsAPersonWritesThem) {
