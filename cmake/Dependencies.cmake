@@ -1,6 +1,8 @@
 # All dependencies come from Debian 12 packages; scripts/install-deps.sh installs them.
 find_package(Threads REQUIRED)
 find_package(Boost 1.74 REQUIRED)
+# fail_if_body_not_matches: a non-recursive matcher that throws instead of overflowing the stack.
+find_package(Boost 1.74 REQUIRED COMPONENTS regex)
 find_package(OpenSSL REQUIRED)
 find_package(prometheus-cpp CONFIG REQUIRED COMPONENTS core push)
 find_package(tomlplusplus CONFIG REQUIRED)
