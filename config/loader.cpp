@@ -546,8 +546,9 @@ void read_target(TableReader& r, Target& target) {
       boost::regex check(target.fail_if_body_not_matches, boost::regex::ECMAScript);
     } catch (const boost::regex_error& e) {
       r.error(*node, "fail_if_body_not_matches",
-              fmt::format("\"{}\" is not a valid regular expression: {}",
-                          target.fail_if_body_not_matches, e.what()));
+              fmt::format("\"{}\" is not a valid regular expression: {} (at offset {})",
+                          target.fail_if_body_not_matches,
+                          boost::regex_traits<char>().error_string(e.code()), e.position()));
     }
   }
   r.read_choice(

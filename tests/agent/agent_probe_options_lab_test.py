@@ -5,7 +5,8 @@ body check (fail_if_body_not_matches -> outcome body_mismatch) and ip_protocol a
 that resolves to both ::1 and 127.0.0.1.
 
 Everything runs in a network namespace of the test's own, whose /etc/hosts (`ip netns exec`
-bind-mounts /etc/netns/NAME/hosts) names dual.test (::1 and 127.0.0.1) and six.test (::1 only).
+bind-mounts /etc/netns/NAME/hosts) names dual.test (::1 and 127.0.0.1) and six.test
+(fd00:cafe::1 only).
 Certificates come from a CA made here with openssl. Needs root, `ip netns`, openssl, curl."""
 import os
 import shutil
@@ -44,6 +45,11 @@ def make_certificates(d):
             "-extfile", f"{d}/{name}.ext")
 
 
+# What the echo server must have seen: Host replaced, X-Probe added, the method and the body.
+ECHOED = (r"(?=[\s\S]*^host: api\.example\.com$)(?=[\s\S]*^x-probe: connwatch-42$)"
+          r"^method: POST$[\s\S]*^body: ping-body$")
+
+
 def config(d):
     https = 'tls_server_name = "server.test"'
     return f"""
@@ -69,7 +75,7 @@ interval = "1s"
 method = "POST"
 headers = {{ Host = "api.example.com", X-Probe = "connwatch-42" }}
 body = "ping-body"
-fail_if_body_not_matches = '(?=[\\s\\S]*^host: api\\.example\\.com$)(?=[\\s\\S]*^x-probe: connwatch-42$)^method: POST$[\\s\\S]*^body: ping-body$'
+fail_if_body_not_matches = '{ECHOED}'
 
 [[target]]
 name = "echo-mismatch"
@@ -169,9 +175,11 @@ class ProbeOptions(unittest.TestCase):
         os.makedirs(ETC, exist_ok=True)
         with open(f"{ETC}/hosts", "w") as f:
             f.write("127.0.0.1 localhost\n::1 localhost\n"
-                    "::1 dual.test\n127.0.0.1 dual.test\n::1 six.test\n")
+                    "::1 dual.test\n127.0.0.1 dual.test\nfd00:cafe::1 six.test\n")
         run("ip", "netns", "add", NS)
         run("ip", "-n", NS, "link", "set", "lo", "up")
+        # Not ::1: glibc answers an IPv4 lookup of a ::1 hosts entry with 127.0.0.1.
+        run("ip", "-n", NS, "addr", "add", "fd00:cafe::1/128", "dev", "lo", "nodad")
         cls.server = subprocess.Popen(
             ["ip", "netns", "exec", NS, sys.executable, "-u",
              os.path.join(os.path.dirname(os.path.abspath(__file__)), "probe_options_server.py"),

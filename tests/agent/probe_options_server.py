@@ -5,13 +5,17 @@ network namespace). Usage: probe_options_server.py CERT_DIR ECHO TLS MTLS DUAL V
 
 ECHO (127.0.0.1) answers 200 with the request as text: "method: M", one "name: value" line per
 header (names lowercased), "body: B". DUAL answers "family: ipv4" on 127.0.0.1 and "family: ipv6"
-on ::1, same port; V4ONLY only on 127.0.0.1. TLS serves server.test's certificate (signed by the
-test's CA); MTLS also requires a client certificate from that CA."""
+on ::1 and fd00:cafe::1 (the test adds it to lo), same port; V4ONLY only on 127.0.0.1. TLS
+serves server.test's certificate (signed by the test's CA); MTLS also requires a client certificate from that CA."""
 import socket
 import ssl
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+# six.test's address. Not ::1: glibc answers an IPv4 lookup of a ::1 entry with 127.0.0.1.
+SIX = "fd00:cafe::1"
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -59,6 +63,10 @@ def tls_server(port, cert_dir, require_client):
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(f"{cert_dir}/server.pem", f"{cert_dir}/server.key")
     if require_client:
+        # TLS 1.2: the missing client certificate fails the handshake itself. Under TLS 1.3 the
+        # server's rejection arrives after the client's handshake completed, as an alert or as
+        # a reset of the request, whichever wins the race.
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
         context.verify_mode = ssl.CERT_REQUIRED
         context.load_verify_locations(f"{cert_dir}/ca.pem")
     server.socket = context.wrap_socket(server.socket, server_side=True)
@@ -73,6 +81,7 @@ def main():
     serve(tls_server(mtls, cert_dir, True))
     serve(ThreadingHTTPServer(("127.0.0.1", dual), handler("family: ipv4\n")))
     serve(Server6(("::1", dual), handler("family: ipv6\n")))
+    serve(Server6((SIX, dual), handler("family: ipv6\n")))
     serve(ThreadingHTTPServer(("127.0.0.1", v4only), handler("family: ipv4\n")))
     print("ready", flush=True)
     threading.Event().wait()

@@ -127,8 +127,8 @@ url = "http://api.internal/"
                                 "tls.toml");
   ASSERT_EQ(c.targets.size(), 2U);
   const Target& api = c.targets[0];
-  EXPECT_EQ(api.headers, (std::map<std::string, std::string>{
-                             {"Authorization", "Bearer t0ken"}, {"Host", "api.example.com"}}));
+  EXPECT_EQ(api.headers, (std::map<std::string, std::string>{{"Authorization", "Bearer t0ken"},
+                                                             {"Host", "api.example.com"}}));
   EXPECT_EQ(api.body, R"({"ping": 1})");
   EXPECT_EQ(api.fail_if_body_not_matches, R"("status":\s*"up")");
   EXPECT_EQ(api.ip_protocol, IpProtocol::kIp6);
