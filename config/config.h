@@ -99,6 +99,25 @@ struct RetrySettings {
   bool operator==(const RetrySettings&) const = default;
 };
 
+// Which address families a target is probed over (SPEC §3 ip_protocol): auto tries the name's IPv6
+// addresses first and falls back to IPv4 within connect_timeout; ip4 / ip6 look up only that
+// family.
+enum class IpProtocol { kAuto, kIp4, kIp6 };
+std::string_view to_string(IpProtocol protocol);
+
+// A target's TLS client settings (https://). Empty paths: the system trust store, no client
+// certificate. The loader checks the files are readable; the prober loads them.
+struct TlsSettings {
+  std::string ca_file;      // PEM CA bundle; replaces the system store
+  std::string cert_file;    // PEM client certificate (chain), for mTLS; needs key_file
+  std::string key_file;     // PEM private key of cert_file
+  std::string server_name;  // SNI and the name the certificate must carry; empty: the URL's host
+  bool insecure_skip_verify = false;
+
+  bool is_default() const { return *this == TlsSettings{}; }
+  bool operator==(const TlsSettings&) const = default;
+};
+
 struct Target {
   std::string name;
   TargetUrl url;
@@ -106,6 +125,11 @@ struct Target {
   Duration interval = 10s;
   std::string method = "GET";
   std::vector<int> expect_status{200};
+  std::map<std::string, std::string> headers;  // sent as given; Host here replaces the URL's
+  std::string body;                            // request body (Content-Length is set)
+  std::string fail_if_body_not_matches;        // ECMAScript/Perl regex (Boost.Regex); empty: none
+  IpProtocol ip_protocol = IpProtocol::kAuto;
+  TlsSettings tls;
   PoolSettings pool;    // [pool] with this target's overrides applied
   RetrySettings retry;  // [retry] with this target's overrides applied
 

@@ -4,9 +4,12 @@
 #include <grp.h>
 #include <pwd.h>
 #include <toml++/toml.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <boost/regex.hpp>
+#include <cctype>
 #include <cerrno>
 #include <fstream>
 #include <functional>
@@ -459,6 +462,66 @@ void check_retry(TableReader& r, const RetrySettings& retry) {
 constexpr std::array<std::string_view, 8> kMethods = {"GET",    "HEAD",    "POST",  "PUT",
                                                       "DELETE", "OPTIONS", "PATCH", "TRACE"};
 
+// RFC 9110 token characters: what a header name may be made of.
+bool is_header_name(std::string_view name) {
+  if (name.empty()) return false;
+  for (const char ch : name) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c) == 0 &&
+        std::string_view("!#$%&'*+-.^_`|~").find(ch) == std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void read_headers(TableReader& r, std::map<std::string, std::string>& headers) {
+  const toml::table* table = r.subtable("headers");
+  if (table == nullptr) return;
+  for (const auto& [name, value] : *table) {
+    const std::string key = "headers." + std::string(name.str());
+    const auto* text = value.as_string();
+    if (text == nullptr) {
+      r.wrong_type(value, key, "a string");
+    } else if (!is_header_name(name.str())) {
+      r.diagnostics().error(name.source(), r.dotted(key),
+                            "not a valid HTTP header name (RFC 9110 token characters only)");
+    } else if (text->get().find_first_of("\r\n") != std::string::npos) {
+      r.error(value, key, "a header value must not contain CR or LF");
+    } else {
+      headers[std::string(name.str())] = text->get();
+    }
+  }
+}
+
+// A TLS file must exist and be readable now: a typo is a config error, not a tls_error later.
+void read_tls_file(TableReader& r, std::string_view key, std::string& out) {
+  const toml::node* node = r.find(key);
+  if (node == nullptr) return;
+  r.read(key, out);
+  if (!out.empty() && ::access(out.c_str(), R_OK) != 0) {
+    r.error(*node, key,
+            fmt::format("cannot read \"{}\": {}", out,
+                        std::error_code(errno, std::generic_category()).message()));
+  }
+}
+
+void read_target_tls(TableReader& r, TlsSettings& tls) {
+  read_tls_file(r, "tls_ca_file", tls.ca_file);
+  read_tls_file(r, "tls_cert_file", tls.cert_file);
+  read_tls_file(r, "tls_key_file", tls.key_file);
+  r.read("tls_server_name", tls.server_name);
+  r.read("tls_insecure_skip_verify", tls.insecure_skip_verify);
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    const std::string_view set = tls.cert_file.empty() ? "tls_key_file" : "tls_cert_file";
+    const std::string_view missing = tls.cert_file.empty() ? "tls_cert_file" : "tls_key_file";
+    if (const toml::node* node = r.table().get(set)) {
+      r.error(*node, set,
+              fmt::format("needs {}: a client certificate and its key go together", missing));
+    }
+  }
+}
+
 void read_target(TableReader& r, Target& target) {
   r.require("name");
   r.require("url");
@@ -492,6 +555,23 @@ void read_target(TableReader& r, Target& target) {
     }
   }
   r.read_int_array("expect_status", target.expect_status, 100, 599, false);
+  read_headers(r, target.headers);
+  r.read("body", target.body);
+  if (const toml::node* node = r.find("fail_if_body_not_matches")) {
+    r.read("fail_if_body_not_matches", target.fail_if_body_not_matches);
+    try {
+      boost::regex check(target.fail_if_body_not_matches, boost::regex::ECMAScript);
+    } catch (const boost::regex_error& e) {
+      r.error(*node, "fail_if_body_not_matches",
+              fmt::format("\"{}\" is not a valid regular expression: {} (at offset {})",
+                          target.fail_if_body_not_matches,
+                          boost::regex_traits<char>().error_string(e.code()), e.position()));
+    }
+  }
+  r.read_choice(
+      "ip_protocol", target.ip_protocol,
+      {{"auto", IpProtocol::kAuto}, {"ip4", IpProtocol::kIp4}, {"ip6", IpProtocol::kIp6}});
+  read_target_tls(r, target.tls);
   // Per-target overrides: flat keys in the target, or a [target.pool] / [target.retry] table.
   read_pool(r, target.pool);
   read_retry(r, target.retry);
@@ -608,6 +688,18 @@ std::string_view to_string(SocketNamespaces namespaces) {
       return "self";
   }
   return "all";
+}
+
+std::string_view to_string(IpProtocol protocol) {
+  switch (protocol) {
+    case IpProtocol::kAuto:
+      return "auto";
+    case IpProtocol::kIp4:
+      return "ip4";
+    case IpProtocol::kIp6:
+      return "ip6";
+  }
+  return "auto";
 }
 
 std::string_view to_string(Jitter jitter) {

@@ -39,6 +39,7 @@ bool is_eof_like(const boost::system::error_code& ec) {
 Outcome classify(const boost::system::error_code& ec, const ErrorContext& context) {
   if (!ec) {
     if (context.status != 0 && !context.status_expected) return Outcome::kHttpStatus;
+    if (!context.body_matched) return Outcome::kBodyMismatch;
     return Outcome::kSuccess;
   }
   if (ec.category() == boost::system::system_category() ||

@@ -13,6 +13,7 @@ struct ErrorContext {
   bool deadline_expired = false;     // our per-phase deadline fired (the I/O then reports aborted)
   int status = 0;                    // the HTTP status that arrived, 0 = none
   bool status_expected = true;       // that status is one of the target's expect_status
+  bool body_matched = true;          // the body matched fail_if_body_not_matches (or no check)
 };
 
 // Rules, first match wins:
@@ -23,7 +24,8 @@ struct ErrorContext {
 //   our deadline, ETIMEDOUT -> timeout; resolver errors (netdb/addrinfo categories, no addresses)
 //   -> dns_error; TLS library errors, and EOF during the handshake -> tls_error;
 //   EOF or a truncated stream before the response was complete -> closed_early;
-//   no error: success when the status (if any) was expected, else http_status; anything else
+//   no error: http_status when the status was not expected, else body_mismatch when the body
+//   did not match the target's regex, else success; anything else
 //   -> other.
 Outcome classify(const boost::system::error_code& ec, const ErrorContext& context);
 

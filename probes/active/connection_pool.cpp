@@ -71,7 +71,7 @@ ConnectionPool::ConnectionPool(const asio::any_io_executor& executor, PoolOption
     : executor_(executor),
       options_(std::move(options)),
       metrics_(metrics),
-      resolver_(executor, options_.host, options_.port, metrics),
+      resolver_(executor, options_.host, options_.port, metrics, options_.ip_protocol),
       last_idle_timeout_(options_.new_connection_per_probe ? std::chrono::milliseconds(0)
                                                            : options_.settings.idle_timeout) {
   update_gauges();
@@ -509,7 +509,8 @@ asio::awaitable<Lease> ConnectionPool::acquire(AttemptTimings& timings, bool req
 
   if (auto* tls = c->tls()) {
     started = Clock::now();
-    if (!prepare_tls(*tls, options_.host)) {
+    if (!prepare_tls(*tls,
+                     options_.tls_server_name.empty() ? options_.host : options_.tls_server_name)) {
       timings.tls = Clock::now() - started;
       fail(boost::system::error_code(static_cast<int>(ERR_get_error()),
                                      asio::error::get_ssl_category()),

@@ -59,7 +59,10 @@ struct PoolOptions {
   config::PoolSettings settings;
   std::string host;  // resolved, and the TLS server name (SNI, certificate check)
   std::uint16_t port = 0;
-  boost::asio::ssl::context* tls = nullptr;  // null: plain TCP
+  boost::asio::ssl::context* tls = nullptr;              // null: plain TCP
+  std::shared_ptr<boost::asio::ssl::context> tls_owned;  // keeps `tls` alive when the pool's own
+  std::string tls_server_name;  // SNI and certificate name when set; else `host`
+  config::IpProtocol ip_protocol = config::IpProtocol::kAuto;  // which addresses to connect to
   bool talks_first_ok = false;  // tcp://: bytes on an idle connection are read and dropped
   // tcp://: no connection is kept idle; each is closed after its request (reason idle_timeout: its
   // idle timeout is zero) and gracefully: unread bytes drained, our FIN, the peer's FIN awaited for

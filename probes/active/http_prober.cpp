@@ -1,13 +1,15 @@
 #include "probes/active/http_prober.h"
 
+#include <algorithm>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/optional.hpp>
 #include <limits>
+#include <string>
 
 #include "probes/active/keep_alive.h"
 #include "probes/active/retry_after.h"
@@ -21,8 +23,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-http::request<http::empty_body> make_request(const ProbeRequest& r) {
-  http::request<http::empty_body> request;
+// The most body fail_if_body_not_matches looks at; the rest is read and discarded.
+constexpr std::size_t kMaxMatchedBody = 1 << 20;
+
+http::request<http::string_body> make_request(const ProbeRequest& r) {
+  http::request<http::string_body> request;
   const http::verb verb = http::string_to_verb(r.method);
   if (verb == http::verb::unknown) {
     request.method_string(r.method);
@@ -34,7 +39,9 @@ http::request<http::empty_body> make_request(const ProbeRequest& r) {
   request.set(http::field::host, r.host_header);
   request.set(http::field::user_agent, r.user_agent);
   request.set(http::field::accept, "*/*");
+  for (const auto& [name, value] : r.headers) request.set(name, value);
   request.keep_alive(true);
+  request.body() = r.body;
   request.prepare_payload();
   return request;
 }
@@ -92,12 +99,17 @@ asio::awaitable<Exchange> exchange_on(Stream& stream, PooledConnection& connecti
   }
 
   char scratch[8192];
+  std::string body;
   while (!parser.is_done()) {
     parser.get().body().data = scratch;
     parser.get().body().size = sizeof scratch;
     co_await http::async_read(stream, buffer, parser,
                               asio::redirect_error(asio::use_awaitable, ec));
     if (ec == http::error::need_buffer) ec = {};
+    if (r.body_regex && body.size() < kMaxMatchedBody) {
+      const std::size_t got = sizeof scratch - parser.get().body().size;
+      body.append(scratch, std::min(got, kMaxMatchedBody - body.size()));
+    }
     if (ec) break;
   }
   exchange.transfer = Clock::now() - first_byte_at;
@@ -107,6 +119,17 @@ asio::awaitable<Exchange> exchange_on(Stream& stream, PooledConnection& connecti
     co_return exchange;
   }
   exchange.reusable = parser.keep_alive();
+  if (r.body_regex) {
+    try {
+      exchange.body_matched = boost::regex_search(body, *r.body_regex);
+      if (!exchange.body_matched) {
+        exchange.body_error = "the body does not match fail_if_body_not_matches";
+      }
+    } catch (const std::runtime_error& e) {  // Boost.Regex's match limits: a mismatch, not a crash
+      exchange.body_matched = false;
+      exchange.body_error = std::string("fail_if_body_not_matches: ") + e.what();
+    }
+  }
   co_return exchange;
 }
 

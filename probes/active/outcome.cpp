@@ -22,6 +22,8 @@ std::string_view to_string(Outcome outcome) {
       return "tls_error";
     case Outcome::kHttpStatus:
       return "http_status";
+    case Outcome::kBodyMismatch:
+      return "body_mismatch";
     case Outcome::kClosedEarly:
       return "closed_early";
     case Outcome::kOther:

@@ -20,14 +20,15 @@ enum class Outcome {
   kFdExhausted,
   kTlsError,
   kHttpStatus,
+  kBodyMismatch,  // the response body did not match the target's fail_if_body_not_matches
   kClosedEarly,
   kOther,
 };
 inline constexpr std::array kAllOutcomes{
-    Outcome::kSuccess,     Outcome::kReset,    Outcome::kRefused,
-    Outcome::kTimeout,     Outcome::kDnsError, Outcome::kAddrNotAvailable,
-    Outcome::kFdExhausted, Outcome::kTlsError, Outcome::kHttpStatus,
-    Outcome::kClosedEarly, Outcome::kOther,
+    Outcome::kSuccess,      Outcome::kReset,       Outcome::kRefused,
+    Outcome::kTimeout,      Outcome::kDnsError,    Outcome::kAddrNotAvailable,
+    Outcome::kFdExhausted,  Outcome::kTlsError,    Outcome::kHttpStatus,
+    Outcome::kBodyMismatch, Outcome::kClosedEarly, Outcome::kOther,
 };
 std::string_view to_string(Outcome outcome);
 std::optional<Outcome> outcome_from_string(std::string_view text);

@@ -13,6 +13,7 @@
 #include "probes/active/deadline.h"
 #include "probes/active/http_method.h"
 #include "probes/active/probe_error.h"
+#include "probes/active/tls_client_context.h"
 
 namespace connwatch::active {
 
@@ -54,6 +55,7 @@ CloseReason close_reason_for(const boost::system::error_code& ec, bool deadline_
     case Outcome::kFdExhausted:
     case Outcome::kTlsError:
     case Outcome::kHttpStatus:
+    case Outcome::kBodyMismatch:
     case Outcome::kOther:
       break;
   }
@@ -78,10 +80,21 @@ ProbeRequest make_probe_request(const config::Target& target) {
   request.host_header = default_port ? (v6 ? "[" + url.host + "]" : url.host) : url.authority();
   request.path = url.path.empty() ? "/" : url.path;
   request.user_agent = std::string("connwatch/") + kVersion;
+  request.headers.assign(target.headers.begin(), target.headers.end());
+  request.body = target.body;
+  if (!target.fail_if_body_not_matches.empty()) {
+    // The loader compiled it once already; a pattern that fails here checks nothing.
+    try {
+      request.body_regex = std::make_shared<const boost::regex>(target.fail_if_body_not_matches,
+                                                                boost::regex::ECMAScript);
+    } catch (const boost::regex_error&) {
+    }
+  }
   return request;
 }
 
 bool ProbeHarness::is_retryable(Outcome outcome, int http_status) {
+  if (outcome == Outcome::kBodyMismatch) return false;  // the same page will not match either
   if (outcome != Outcome::kHttpStatus) return outcome != Outcome::kSuccess;
   return http_status == 408 || http_status == 429 || http_status >= 500;
 }
@@ -116,6 +129,14 @@ std::shared_ptr<ConnectionPool> ProbeHarness::make_pool() const {
   options.host = target_.url.host;
   options.port = target_.url.port;
   options.tls = prober_ != nullptr && prober_->tls ? tls_ : nullptr;
+  options.tls_server_name = target_.tls.server_name;
+  options.ip_protocol = target_.ip_protocol;
+  if (options.tls != nullptr && !target_.tls.is_default()) {
+    std::string error;
+    options.tls_owned = make_tls_client_context(target_.tls, error);
+    options.tls = options.tls_owned.get();
+    if (!error.empty()) spdlog::error("target {}: TLS settings: {}", target_.name, error);
+  }
   options.talks_first_ok = prober_ != nullptr && prober_->talks_first_ok;
   options.new_connection_per_probe = prober_ != nullptr && prober_->new_connection_per_probe;
   return ConnectionPool::create(executor_, std::move(options), *metrics_);
@@ -131,7 +152,8 @@ void ProbeHarness::reconfigure(const config::Target& target) {
   const bool same_endpoint = target.url.scheme == target_.url.scheme &&
                              target.url.host == target_.url.host &&
                              target.url.port == target_.url.port;
-  const bool new_pool = !same_endpoint || !same_pool_settings(target.pool, target_.pool);
+  const bool new_pool = !same_endpoint || !same_pool_settings(target.pool, target_.pool) ||
+                        target.tls != target_.tls || target.ip_protocol != target_.ip_protocol;
   const bool new_retry = !same_retry_settings(target.retry, target_.retry);
   target_ = target;
   prober_ = find_prober(target_.url.scheme);
@@ -217,13 +239,15 @@ asio::awaitable<ProbeHarness::Attempt> ProbeHarness::attempt(std::shared_ptr<Con
     const bool expected = exchange.status == 0 ||
                           std::find(target_.expect_status.begin(), target_.expect_status.end(),
                                     exchange.status) != target_.expect_status.end();
-    result.outcome = classify(exchange.error, {exchange.phase, expired, exchange.status, expected});
+    result.outcome = classify(exchange.error, {exchange.phase, expired, exchange.status, expected,
+                                               exchange.body_matched});
     result.status = exchange.status;
     result.retry_after = exchange.retry_after;
     if (exchange.error) result.error = expired ? "request timeout" : exchange.error.message();
     if (result.outcome == Outcome::kHttpStatus) {
       result.error = fmt::format("unexpected HTTP status {}", exchange.status);
     }
+    if (result.outcome == Outcome::kBodyMismatch) result.error = exchange.body_error;
     Release how;
     how.reusable = !exchange.error && !expired && exchange.reusable;
     how.server_keep_alive = exchange.keep_alive_timeout;

@@ -54,7 +54,7 @@ class ProbeHarness : public std::enable_shared_from_this<ProbeHarness> {
 
   // Whether a failed attempt may be tried again at all (before max_attempts and the budget):
   // every connection-level failure may; of the unexpected HTTP statuses only 408, 429 and 5xx
-  // (a 404 will be a 404 again).
+  // (a 404 will be a 404 again); never a body mismatch.
   static bool is_retryable(Outcome outcome, int http_status);
 
  private:

@@ -4,8 +4,10 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/regex.hpp>
 #include <boost/system/error_code.hpp>
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,6 +23,10 @@ struct ProbeRequest {
   std::string host_header;  // host[:port] as the URL had it
   std::string path = "/";
   std::string user_agent;
+  std::vector<std::pair<std::string, std::string>> headers;  // after the defaults; may replace them
+  std::string body;                                          // sent with Content-Length when set
+  // fail_if_body_not_matches, compiled once; null: the body is read and discarded unchecked.
+  std::shared_ptr<const boost::regex> body_regex;
 };
 
 // What one exchange saw.
@@ -29,6 +35,8 @@ struct Exchange {
   Phase phase = Phase::kProcessing;  // where it failed
   bool response_started = false;     // at least one response byte arrived
   int status = 0;                    // 0: no status line
+  bool body_matched = true;          // the complete body matched request.body_regex (if any)
+  std::string body_error;            // why body_matched is false, for the probe's error text
   bool reusable = false;             // complete, and the server keeps the connection open
   std::optional<std::chrono::seconds> keep_alive_timeout;         // Keep-Alive: timeout=N
   std::optional<std::chrono::milliseconds> retry_after;           // Retry-After, from now

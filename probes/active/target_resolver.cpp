@@ -12,13 +12,20 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 
 TargetResolver::TargetResolver(const asio::any_io_executor& executor, std::string host,
-                               std::uint16_t port, TargetMetrics& metrics)
-    : host_(std::move(host)), port_(port), resolver_(executor), metrics_(metrics) {
+                               std::uint16_t port, TargetMetrics& metrics,
+                               config::IpProtocol ip_protocol)
+    : host_(std::move(host)),
+      port_(port),
+      ip_protocol_(ip_protocol),
+      resolver_(executor),
+      metrics_(metrics) {
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(host_, ec);
   if (!ec) {
     literal_ = true;
-    addresses_.emplace_back(address, port_);
+    const bool wanted = ip_protocol_ == config::IpProtocol::kAuto ||
+                        (ip_protocol_ == config::IpProtocol::kIp6) == address.is_v6();
+    if (wanted) addresses_.emplace_back(address, port_);
   }
 }
 
@@ -28,9 +35,17 @@ asio::awaitable<TargetResolver::Result> TargetResolver::resolve() {
   result.resolved = true;
   metrics_.dns_resolution();
   boost::system::error_code ec;
-  const auto answer =
-      co_await resolver_.async_resolve(host_, std::to_string(port_), tcp::resolver::numeric_service,
-                                       asio::redirect_error(asio::use_awaitable, ec));
+  tcp::resolver::results_type answer;
+  if (ip_protocol_ == config::IpProtocol::kAuto) {
+    answer = co_await resolver_.async_resolve(host_, std::to_string(port_),
+                                              tcp::resolver::numeric_service,
+                                              asio::redirect_error(asio::use_awaitable, ec));
+  } else {
+    const tcp family = ip_protocol_ == config::IpProtocol::kIp6 ? tcp::v6() : tcp::v4();
+    answer = co_await resolver_.async_resolve(family, host_, std::to_string(port_),
+                                              tcp::resolver::numeric_service,
+                                              asio::redirect_error(asio::use_awaitable, ec));
+  }
   if (ec) {
     result.error = ec;
     co_return result;
@@ -41,6 +56,9 @@ asio::awaitable<TargetResolver::Result> TargetResolver::resolve() {
       fresh.push_back(entry.endpoint());
     }
   }
+  // IPv6 first, each family in the resolver's order: connecting falls back to IPv4 in turn.
+  std::stable_partition(fresh.begin(), fresh.end(),
+                        [](const tcp::endpoint& e) { return e.address().is_v6(); });
   if (fresh.empty()) {
     result.error = ProbeError::kNoAddresses;
     co_return result;

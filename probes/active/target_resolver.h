@@ -1,6 +1,9 @@
 // A target's addresses: resolved at first use and again after invalidate() (a connection reached
 // max_lifetime: TCP-NOTES §5, clients that never re-resolve stay on a retired address). An IP
-// literal is never looked up. Counts resolutions and changes of the address set in TargetMetrics.
+// literal of the wanted family is never looked up. `ip_protocol` (SPEC §3): ip4 / ip6 ask only for
+// that family (a literal of the other family then fails as dns_error); auto puts IPv6 addresses
+// first, IPv4 after, so connecting tries IPv6 and falls back to IPv4. Counts resolutions and
+// changes of the address set in TargetMetrics.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -10,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "config/config.h"
 #include "probes/active/active_metrics.h"
 
 namespace connwatch::active {
@@ -17,10 +21,11 @@ namespace connwatch::active {
 class TargetResolver {
  public:
   TargetResolver(const boost::asio::any_io_executor& executor, std::string host, std::uint16_t port,
-                 TargetMetrics& metrics);
+                 TargetMetrics& metrics,
+                 config::IpProtocol ip_protocol = config::IpProtocol::kAuto);
 
   bool is_literal() const { return literal_; }
-  bool needs_resolution() const { return !literal_ && (addresses_.empty() || stale_); }
+  bool needs_resolution() const { return addresses_.empty() || (!literal_ && stale_); }
   // The next resolve() looks the name up again.
   void invalidate() { stale_ = !literal_; }
 
@@ -41,6 +46,7 @@ class TargetResolver {
  private:
   std::string host_;
   std::uint16_t port_;
+  config::IpProtocol ip_protocol_;
   bool literal_ = false;
   bool stale_ = false;
   std::vector<boost::asio::ip::tcp::endpoint> addresses_;

@@ -69,6 +69,19 @@ const std::vector<InvalidCase> kInvalidCases = {
     {"syntax_error",
      {":1:7: syntax error: Error while parsing table header: expected ']', saw '\\n'"}},
     {"target_not_array", {":1:10: target: want an array of tables ([[target]]), got a string"}},
+    {"target_bad_body_regex",
+     {":4:28: target[0].fail_if_body_not_matches: \"status: (up\" is not a valid regular "
+      "expression: Unmatched marking parenthesis ( or \\(. (at offset 11)"}},
+    {"target_bad_ip_protocol",
+     {":4:15: target[0].ip_protocol: \"ipv6\" is not one of auto, ip4, ip6"}},
+    {"target_header_not_string",
+     {":4:51: target[0].headers.X-Retries: want a string, got an integer"}},
+    {"target_tls_ca_file_missing",
+     {":4:15: target[0].tls_ca_file: cannot read \"/nonexistent/connwatch-ca.pem\": No such file "
+      "or directory"}},
+    {"target_tls_cert_without_key",
+     {":4:17: target[0].tls_cert_file: needs tls_key_file: a client certificate and its key go "
+      "together"}},
     {"target_override_typo",
      {":4:1: target[0].idle_timout: unknown key (did you mean \"idle_timeout\"?)"}},
     {"tcp_url_without_port",

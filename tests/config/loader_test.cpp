@@ -112,6 +112,46 @@ TEST(ConfigLoader, TargetOverridesPoolAndRetryFlatOrInSubtables) {
   EXPECT_EQ(c.capture.ports, (std::vector<std::uint16_t>{5432, 8080}));
 }
 
+TEST(ConfigLoader, TargetRequestAndTlsKeys) {
+  const Config c = parse_config(R"(
+[[target]]
+name = "api"
+url = "https://10.0.0.1:8443/healthz"
+method = "POST"
+headers = { Host = "api.example.com", Authorization = "Bearer t0ken" }
+body = '{"ping": 1}'
+fail_if_body_not_matches = '"status":\s*"up"'
+ip_protocol = "ip6"
+tls_ca_file = "/dev/null"
+tls_cert_file = "/dev/null"
+tls_key_file = "/dev/null"
+tls_server_name = "api.example.com"
+tls_insecure_skip_verify = true
+
+[[target]]
+name = "plain"
+url = "http://api.internal/"
+)",
+                                "tls.toml");
+  ASSERT_EQ(c.targets.size(), 2U);
+  const Target& api = c.targets[0];
+  EXPECT_EQ(api.headers, (std::map<std::string, std::string>{{"Authorization", "Bearer t0ken"},
+                                                             {"Host", "api.example.com"}}));
+  EXPECT_EQ(api.body, R"({"ping": 1})");
+  EXPECT_EQ(api.fail_if_body_not_matches, R"("status":\s*"up")");
+  EXPECT_EQ(api.ip_protocol, IpProtocol::kIp6);
+  EXPECT_EQ(api.tls.ca_file, "/dev/null");
+  EXPECT_EQ(api.tls.key_file, "/dev/null");
+  EXPECT_EQ(api.tls.server_name, "api.example.com");
+  EXPECT_TRUE(api.tls.insecure_skip_verify);
+  EXPECT_FALSE(api.tls.is_default());
+  const Target& plain = c.targets[1];
+  EXPECT_TRUE(plain.headers.empty());
+  EXPECT_EQ(plain.ip_protocol, IpProtocol::kAuto);
+  EXPECT_TRUE(plain.tls.is_default());
+  EXPECT_EQ(to_string(plain.ip_protocol), "auto");
+}
+
 TEST(ConfigLoader, SizesAcceptIntegersAndUnits) {
   EXPECT_EQ(parse_config("[capture]\nbuffer_size = 4194304\n", "a.toml").capture.buffer_size,
             4U << 20);

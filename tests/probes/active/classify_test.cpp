@@ -72,6 +72,17 @@ TEST(Classify, AStatusDecidesSuccessOnlyWhenNothingFailed) {
   EXPECT_EQ(classify({}, unexpected), Outcome::kHttpStatus);
 }
 
+TEST(Classify, ABodyMismatchCountsOnlyWhenTheStatusWasExpected) {
+  ErrorContext mismatch;
+  mismatch.status = 200;
+  mismatch.body_matched = false;
+  EXPECT_EQ(classify({}, mismatch), Outcome::kBodyMismatch);
+  mismatch.status = 503;
+  mismatch.status_expected = false;
+  EXPECT_EQ(classify({}, mismatch), Outcome::kHttpStatus);
+  EXPECT_EQ(classify(asio::error::eof, mismatch), Outcome::kClosedEarly);
+}
+
 TEST(Classify, AnythingElseIsOther) {
   EXPECT_EQ(in_phase(errno_code(EACCES), Phase::kConnect), Outcome::kOther);
 }
@@ -87,9 +98,10 @@ TEST(Classify, StaleConnectionErrorsAreThePeerClosingOrResetting) {
 TEST(Outcome, LabelValuesAreTheSpecsAndDistinct) {
   std::set<std::string_view> seen;
   for (const Outcome outcome : kAllOutcomes) seen.insert(to_string(outcome));
-  EXPECT_EQ(seen, (std::set<std::string_view>{"success", "reset", "refused", "timeout", "dns_error",
-                                              "addr_not_available", "fd_exhausted", "tls_error",
-                                              "http_status", "closed_early", "other"}));
+  EXPECT_EQ(seen,
+            (std::set<std::string_view>{"success", "reset", "refused", "timeout", "dns_error",
+                                        "addr_not_available", "fd_exhausted", "tls_error",
+                                        "http_status", "body_mismatch", "closed_early", "other"}));
 }
 
 }  // namespace
