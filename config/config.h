@@ -127,7 +127,7 @@ struct Target {
   std::vector<int> expect_status{200};
   std::map<std::string, std::string> headers;  // sent as given; Host here replaces the URL's
   std::string body;                            // request body (Content-Length is set)
-  std::string fail_if_body_not_matches;        // ECMAScript/Perl regex (Boost.Regex); empty: none
+  std::string fail_if_body_not_matches;        // PCRE2 regex (config/regex.h); empty: none
   IpProtocol ip_protocol = IpProtocol::kAuto;
   TlsSettings tls;
   PoolSettings pool;    // [pool] with this target's overrides applied

@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <array>
-#include <boost/regex.hpp>
 #include <cctype>
 #include <cerrno>
 #include <fstream>
@@ -20,6 +19,8 @@
 #include <sstream>
 #include <system_error>
 #include <utility>
+
+#include "config/regex.h"
 
 namespace connwatch::config {
 namespace {
@@ -559,13 +560,11 @@ void read_target(TableReader& r, Target& target) {
   r.read("body", target.body);
   if (const toml::node* node = r.find("fail_if_body_not_matches")) {
     r.read("fail_if_body_not_matches", target.fail_if_body_not_matches);
-    try {
-      boost::regex check(target.fail_if_body_not_matches, boost::regex::ECMAScript);
-    } catch (const boost::regex_error& e) {
+    Regex::CompileError e;
+    if (!Regex::compile(target.fail_if_body_not_matches, e)) {
       r.error(*node, "fail_if_body_not_matches",
               fmt::format("\"{}\" is not a valid regular expression: {} (at offset {})",
-                          target.fail_if_body_not_matches,
-                          boost::regex_traits<char>().error_string(e.code()), e.position()));
+                          target.fail_if_body_not_matches, e.message, e.offset));
     }
   }
   r.read_choice(

@@ -5,7 +5,6 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <boost/regex.hpp>
 #include <cerrno>
 #include <fstream>
 #include <functional>
@@ -13,6 +12,7 @@
 #include <system_error>
 
 #include "config/loader.h"
+#include "config/regex.h"
 
 namespace connwatch::config {
 namespace {
@@ -171,13 +171,13 @@ class Reader {
       const std::string element = fmt::format("{}[{}]", key, i);
       std::string text;
       if (!scalar(node[i], element, text)) continue;
-      try {
-        boost::regex check(text, boost::regex::ECMAScript);
+      Regex::CompileError e;
+      if (Regex::compile(text, e)) {
         m.fail_if_body_not_matches.push_back(text);
-      } catch (const boost::regex_error& e) {
+      } else {
         error(node[i], element,
               fmt::format("\"{}\" is not a valid regular expression: {} (at offset {})", text,
-                          boost::regex_traits<char>().error_string(e.code()), e.position()));
+                          e.message, e.offset));
       }
     }
   }

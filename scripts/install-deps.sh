@@ -7,7 +7,7 @@ packages=(
   # toolchain
   build-essential cmake ninja-build pkg-config git clang clang-format clang-tidy libclang-rt-14-dev
   # libraries (the fixed stack)
-  libboost-dev libboost-regex-dev libpcap-dev prometheus-cpp-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
+  libboost-dev libpcre2-dev libpcap-dev prometheus-cpp-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libcap-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libyaml-cpp-dev  # the exporter-toolkit web config (--web.config.file)
   # what the tests meet as a user would: promtool, a real Prometheus, Alertmanager and

@@ -256,11 +256,13 @@ struct Sampler::State {
     started = Clock::now();
     auto next_kernel = started;
     while (!stop.stop_requested()) {
-      const auto begin = Clock::now();
-      if (begin >= next_kernel) {
+      if (Clock::now() >= next_kernel) {
+        // Every namespace's tables, on its own clock (kernel_interval): a host with many
+        // namespaces makes this slow, and it must not thin out the owner samples below.
         sample_kernel();
-        next_kernel = begin + options.kernel_interval;
+        next_kernel = Clock::now() + options.kernel_interval;
       }
+      const auto begin = Clock::now();
       sample_time_wait();
       sample_owners();
       // On a host with many sockets or descriptors a sample takes long: rest at least three times

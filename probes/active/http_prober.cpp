@@ -120,14 +120,11 @@ asio::awaitable<Exchange> exchange_on(Stream& stream, PooledConnection& connecti
   }
   exchange.reusable = parser.keep_alive();
   if (r.body_regex) {
-    try {
-      exchange.body_matched = boost::regex_search(body, *r.body_regex);
-      if (!exchange.body_matched) {
-        exchange.body_error = "the body does not match fail_if_body_not_matches";
-      }
-    } catch (const std::runtime_error& e) {  // Boost.Regex's match limits: a mismatch, not a crash
-      exchange.body_matched = false;
-      exchange.body_error = std::string("fail_if_body_not_matches: ") + e.what();
+    std::string error;  // PCRE2's match limits: a mismatch, not a crash
+    exchange.body_matched = r.body_regex->search(body, error);
+    if (!exchange.body_matched) {
+      exchange.body_error = error.empty() ? "the body does not match fail_if_body_not_matches"
+                                          : "fail_if_body_not_matches: " + error;
     }
   }
   co_return exchange;

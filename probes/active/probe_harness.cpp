@@ -84,11 +84,8 @@ ProbeRequest make_probe_request(const config::Target& target) {
   request.body = target.body;
   if (!target.fail_if_body_not_matches.empty()) {
     // The loader compiled it once already; a pattern that fails here checks nothing.
-    try {
-      request.body_regex = std::make_shared<const boost::regex>(target.fail_if_body_not_matches,
-                                                                boost::regex::ECMAScript);
-    } catch (const boost::regex_error&) {
-    }
+    config::Regex::CompileError error;
+    request.body_regex = config::Regex::compile(target.fail_if_body_not_matches, error);
   }
   return request;
 }

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/regex.hpp>
 #include <boost/system/error_code.hpp>
 #include <chrono>
 #include <memory>
@@ -12,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "config/regex.h"
 #include "probes/active/outcome.h"
 #include "probes/active/pooled_connection.h"
 
@@ -26,7 +26,7 @@ struct ProbeRequest {
   std::vector<std::pair<std::string, std::string>> headers;  // after the defaults; may replace them
   std::string body;                                          // sent with Content-Length when set
   // fail_if_body_not_matches, compiled once; null: the body is read and discarded unchecked.
-  std::shared_ptr<const boost::regex> body_regex;
+  std::optional<config::Regex> body_regex;
 };
 
 // What one exchange saw.

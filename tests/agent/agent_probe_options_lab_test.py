@@ -46,7 +46,8 @@ def make_certificates(d):
 
 
 # What the echo server must have seen: Host replaced, X-Probe added, the method and the body.
-ECHOED = (r"(?=[\s\S]*^host: api\.example\.com$)(?=[\s\S]*^x-probe: connwatch-42$)"
+# (?m): ^ and $ match at line ends only when asked, as in Go's RE2 (blackbox) and PCRE2.
+ECHOED = (r"(?m)(?=[\s\S]*^host: api\.example\.com$)(?=[\s\S]*^x-probe: connwatch-42$)"
           r"^method: POST$[\s\S]*^body: ping-body$")
 
 

@@ -71,7 +71,7 @@ const std::vector<InvalidCase> kInvalidCases = {
     {"target_not_array", {":1:10: target: want an array of tables ([[target]]), got a string"}},
     {"target_bad_body_regex",
      {":4:28: target[0].fail_if_body_not_matches: \"status: (up\" is not a valid regular "
-      "expression: Unmatched marking parenthesis ( or \\(. (at offset 11)"}},
+      "expression: missing closing parenthesis (at offset 11)"}},
     {"target_bad_ip_protocol",
      {":4:15: target[0].ip_protocol: \"ipv6\" is not one of auto, ip4, ip6"}},
     {"target_header_not_string",

@@ -100,7 +100,7 @@ TEST(ProbeModules, BadValuesAreErrors) {
                 "blackbox.yml:5:33: modules.a.http.valid_status_codes[1]: want a status code "
                 "between 100 and 599",
                 "blackbox.yml:6:41: modules.a.http.fail_if_body_not_matches_regexp[0]: \"(\" is "
-                "not a valid regular expression: Unmatched marking parenthesis ( or \\(. (at "
+                "not a valid regular expression: missing closing parenthesis (at "
                 "offset 1)",
                 "blackbox.yml:7:30: modules.a.http.preferred_ip_protocol: \"ipv6\" is not one of "
                 "ip4, ip6",
