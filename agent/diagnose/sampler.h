@@ -35,7 +35,10 @@ void add_destination_loss(std::map<std::string, DestinationLoss>& loss,
                           const kernel::KernelSnapshot& snap);
 
 struct SamplerOptions {
-  std::chrono::milliseconds interval{100};          // TIME_WAIT and owner samples
+  // TIME_WAIT and owner samples. A churner's connection lives a few ms, so each owner sample
+  // catches one with a small chance: 20 ms gives a 4 s run ~200 tries on a quiet host, where
+  // 100 ms missed the churner in loaded CI runs; the quarter-core rule stretches it on a busy one.
+  std::chrono::milliseconds interval{20};
   std::chrono::milliseconds kernel_interval{1000};  // socket summary, fd usage
   int own_pid = 0;                                  // connwatch: never named as an owner
   std::filesystem::path proc_root = "/proc";
