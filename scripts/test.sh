@@ -20,7 +20,10 @@ cmake --build --preset asan
 # The Prometheus end-to-end tests (labels e2e, fleet) check rules, dashboards and the alert path,
 # not memory safety, and take minutes: the default preset runs them once, as it does the lab's
 # self-tests.
-ctest --preset asan -L 'unit|binary|lab' -LE 'e2e|fleet|lab-self'
+# agent.diagnose_truth_lab samples socket owners every 20 ms and compares rates within 10%: under
+# ASan the agent runs 2-3x slower and misses few-ms connections it names in the default stage
+# (its rules and report code still run under ASan through agent.diagnose_lab and the unit tests).
+ctest --preset asan -L 'unit|binary|lab' -LE 'e2e|fleet|lab-self' -E '^agent[.]diagnose_truth_lab$'
 
 cmake --preset fuzz -DCONNWATCH_FUZZ_SECONDS="${CONNWATCH_FUZZ_SECONDS:-10}"
 cmake --build --preset fuzz --target fuzz-targets
