@@ -97,7 +97,7 @@ std::optional<CliOptions> parse_cli(int argc, const char* const* argv, std::ostr
       "  agent [--config.file FILE] [--web.listen-address ADDR:PORT] [--web.config.file FILE]\n"
       "        [--log.level LEVEL] [--log.format logfmt|json]\n"
       "  agent --diagnose [--config.file FILE] [--target URL]... [--duration SECONDS]\n"
-      "                   [--interface IFACE] [--format text|json]\n"
+      "                   [--interface IFACE] [--netns NAME] [--format text|json]\n"
       "                   [--push-gateway URL] [--textfile FILE.prom]\n"
       "  agent --replay FILE.pcap [--format text|json|prometheus]\n"
       "  agent --check-config [--config.file FILE]\n"
@@ -133,6 +133,10 @@ std::optional<CliOptions> parse_cli(int argc, const char* const* argv, std::ostr
       ->type_name("SECONDS");
   app.add_option("--interface", interface, "With --diagnose: capture interface (default: config)")
       ->type_name("IFACE");
+  std::string netns;
+  app.add_option("--netns", netns,
+                 "With --diagnose: measure inside this network namespace only (its netns name)")
+      ->type_name("NAME");
   app.add_option("--replay", replay, "Read a pcap/pcapng file and report resets and TIME_WAIT")
       ->type_name("FILE.pcap");
   app.add_option("--format", format, "text | json (diagnose, replay) | prometheus (replay)")
@@ -214,9 +218,11 @@ std::optional<CliOptions> parse_cli(int argc, const char* const* argv, std::ostr
   }
 
   const bool diagnosing = options.mode == Mode::kDiagnose;
-  if (!diagnosing && (!options.targets.empty() || !duration.empty() || !interface.empty())) {
-    return usage_error("--target, --duration and --interface go with --diagnose");
+  if (!diagnosing &&
+      (!options.targets.empty() || !duration.empty() || !interface.empty() || !netns.empty())) {
+    return usage_error("--target, --duration, --interface and --netns go with --diagnose");
   }
+  if (!netns.empty()) options.netns = netns;
   if (!diagnosing && (!options.push_gateway.empty() || !options.textfile.empty())) {
     return usage_error("--push-gateway and --textfile go with --diagnose");
   }

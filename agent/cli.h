@@ -28,6 +28,9 @@ struct CliOptions {
   std::vector<std::string> targets;             // --diagnose --target URL...
   std::chrono::milliseconds duration{std::chrono::seconds(10)};
   std::optional<std::string> interface;
+  // --diagnose --netns NAME: measure inside that network namespace only (its `netns` name, SPEC
+  // §4), as if run there (`nsenter -n`); unset: the agent's own, and every other one read.
+  std::optional<std::string> netns;
   std::string replay_file;
   OutputFormat format = OutputFormat::kText;
   std::string push_gateway;  // --diagnose --push-gateway URL (SPEC §2); empty: none

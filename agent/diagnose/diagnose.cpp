@@ -13,6 +13,7 @@
 #include "agent/diagnose/rules.h"
 #include "agent/logging.h"
 #include "agent/probe_options.h"
+#include "probes/kernel/network_namespaces.h"
 
 namespace connwatch::agent::diagnose {
 
@@ -67,12 +68,42 @@ void show_progress(std::ostream& err, const Progress& p) {
   err << line << std::flush;
 }
 
+// --netns NAME: moves this thread, before any other starts (they inherit it), into the namespace
+// of that name, so probes, capture, socket tables and owners are all that namespace's. false
+// after writing why to `err` (an unknown name lists the known ones).
+bool enter_netns(const std::string& name, std::ostream& err) {
+  kernel::NamespaceDirectory directory;
+  const auto found = directory.discover(true);
+  std::string known;
+  for (const auto& ns : found.namespaces) {
+    if (ns.name != name) {
+      known += (known.empty() ? "" : ", ") + ns.name;
+      continue;
+    }
+    if (ns.self) return true;
+    if (const auto ec = kernel::enter_network_namespace(ns)) {
+      err << "agent: --netns " << name << ": cannot enter it: " << ec.message()
+          << (ec == std::errc::operation_not_permitted ? " (needs CAP_SYS_ADMIN)" : "") << "\n";
+      return false;
+    }
+    return true;
+  }
+  err << "agent: --netns " << name
+      << ": no network namespace of that name; known: " << (known.empty() ? "none readable" : known)
+      << (found.hidden_processes > 0 ? " (some processes' namespaces are hidden without "
+                                       "CAP_SYS_PTRACE)"
+                                     : "")
+      << "\n";
+  return false;
+}
+
 }  // namespace
 
 int run_diagnose(const CliOptions& cli, std::ostream& out, std::ostream& err) {
   setup_logging(cli.log_level.value_or(config::LogLevel::kError));
   const auto config = load_config_for(cli, err);
   if (!config) return kExitUsage;
+  if (cli.netns && !enter_netns(*cli.netns, err)) return kExitUsage;
   std::vector<SkippedTarget> skipped;
   const auto targets = targets_for(cli, *config, skipped, err);
   if (!targets) return kExitUsage;
@@ -84,6 +115,9 @@ int run_diagnose(const CliOptions& cli, std::ostream& out, std::ostream& err) {
   if (cli.interface) options.capture.interface = *cli.interface;
   options.tracker = tracker_options(config->capture);
   options.kernel = kernel_options(config->sockets);
+  // Every namespace by default: a pod's churner is the case the tool exists for (issue 16);
+  // --netns: that one only.
+  options.kernel.all_namespaces = !cli.netns.has_value();
   options.targets = *targets;
   const bool tty = ::isatty(STDERR_FILENO) == 1;
   if (tty) options.progress = [&err](const Progress& p) { show_progress(err, p); };

@@ -68,8 +68,20 @@ struct FdTrend {
 struct SocketHolder {
   int pid = 0;
   std::string comm;
-  std::uint64_t sockets = 0;  // distinct sockets it was seen holding
-  std::uint64_t samples = 0;  // owner samples that saw it hold one
+  std::uint64_t sockets = 0;   // distinct sockets it was seen holding
+  std::uint64_t samples = 0;   // owner samples that saw it hold one
+  std::uint64_t connects = 0;  // connect() calls to the destination (the connect tracepoint)
+};
+
+// Connects to one destination in one network namespace, by process, from the connect
+// tracepoint (probes/kernel/connect_trace.h): every connect() on the host, with its caller.
+struct DestinationConnects {
+  std::string netns;                 // the `netns` label value of the caller's namespace
+  bool self = false;                 // the namespace connwatch measures (its own, or --netns)
+  std::string destination;           // "ip:port"
+  std::uint64_t connects = 0;        // every caller's but connwatch's
+  std::uint64_t own_connects = 0;    // connwatch's own probes: never named as the cause
+  std::vector<SocketHolder> owners;  // most connects first
 };
 
 // One destination as the sampler thread watched it (sampler.h says how owners are attributed).
@@ -144,7 +156,13 @@ struct Observations {
   std::map<int, FdTrend> fd_trends;                 // by pid
   std::optional<std::uint64_t> somaxconn;
   std::map<std::string, DestinationLoss> destination_loss;  // by "netns destination"
-  int own_pid = 0;                                          // connwatch itself
+  // The connect tracepoint over the sampled window: on when connect_trace_error is empty.
+  std::map<std::string, DestinationConnects> connects;  // by "netns destination"
+  bool connect_trace = false;
+  std::string connect_trace_error;       // why it is off ("" when on)
+  std::uint64_t connect_trace_lost = 0;  // events the kernel dropped: counts are lower bounds
+  std::string own_netns;                 // the measured namespace's `netns` name
+  int own_pid = 0;                       // connwatch itself
 
   std::vector<SkippedTarget> skipped_targets;
 

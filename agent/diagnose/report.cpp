@@ -69,8 +69,11 @@ nlohmann::json sockets_json(const Observations& o) {
   for (const auto& [destination, d] : o.destinations) {
     nlohmann::json holders = nlohmann::json::array();
     for (const auto& h : d.owners) {
-      holders.push_back(
-          {{"pid", h.pid}, {"comm", h.comm}, {"sockets", h.sockets}, {"samples", h.samples}});
+      holders.push_back({{"pid", h.pid},
+                         {"comm", h.comm},
+                         {"connects", h.connects},
+                         {"sockets", h.sockets},
+                         {"samples", h.samples}});
     }
     owners.push_back({{"destination", destination},
                       {"owners", holders},
@@ -80,6 +83,24 @@ nlohmann::json sockets_json(const Observations& o) {
                       {"time_wait_sockets", d.time_wait_peak},
                       {"time_wait_entries", d.time_wait_entries},
                       {"time_wait_early_exits", d.time_wait_early_exits}});
+  }
+  // The busiest (namespace, destination) pairs by connects, at most 20: the tracepoint's view.
+  std::vector<const DestinationConnects*> busiest;
+  for (const auto& [key, c] : o.connects) busiest.push_back(&c);
+  std::sort(busiest.begin(), busiest.end(),
+            [](const auto* a, const auto* b) { return a->connects > b->connects; });
+  if (busiest.size() > 20) busiest.resize(20);
+  nlohmann::json connects = nlohmann::json::array();
+  for (const auto* c : busiest) {
+    nlohmann::json callers = nlohmann::json::array();
+    for (const auto& h : c->owners) {
+      callers.push_back({{"pid", h.pid}, {"comm", h.comm}, {"connects", h.connects}});
+    }
+    connects.push_back({{"netns", c->netns},
+                        {"destination", c->destination},
+                        {"connects", c->connects},
+                        {"own_connects", c->own_connects},
+                        {"callers", callers}});
   }
   const auto counters = [](const TimeWaitCounters& c) {
     const auto v = [](const std::optional<std::uint64_t>& x) {
@@ -118,6 +139,12 @@ nlohmann::json sockets_json(const Observations& o) {
           {"processes_near_fd_limit", fds},
           {"fd_trends", trends},
           {"agent_pid", o.own_pid},
+          {"netns", o.own_netns},
+          {"connect_trace",
+           {{"enabled", o.connect_trace},
+            {"error", o.connect_trace_error},
+            {"lost_events", o.connect_trace_lost},
+            {"busiest", connects}}},
           {"somaxconn", o.somaxconn ? nlohmann::json(*o.somaxconn) : nlohmann::json()}};
 }
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "agent/diagnose/time_wait_tracker.h"
+#include "probes/kernel/connect_trace.h"
 #include "probes/kernel/proc_file.h"
 #include "probes/kernel/process_fd_usage.h"
 #include "probes/kernel/sock_diag_parser.h"
@@ -81,6 +82,30 @@ struct Holder {
   std::uint64_t samples = 0;
 };
 
+struct ConnectTally {
+  std::uint64_t own = 0;
+  std::map<int, SocketHolder> by_pid;
+};
+
+struct Caller {
+  std::uint64_t netns = 0;  // 0: the process was gone before it could be looked up
+  std::string comm;
+};
+
+// "net:[4026531840]" -> 4026531840; 0 otherwise.
+std::uint64_t netns_inode(std::string_view link) {
+  constexpr std::string_view kPrefix = "net:[";
+  if (link.size() <= kPrefix.size() + 1 || link.substr(0, kPrefix.size()) != kPrefix ||
+      link.back() != ']') {
+    return 0;
+  }
+  std::uint64_t inode = 0;
+  const char* begin = link.data() + kPrefix.size();
+  const char* end = link.data() + link.size() - 1;
+  const auto [ptr, ec] = std::from_chars(begin, end, inode);
+  return ec == std::errc() && ptr == end ? inode : 0;
+}
+
 struct Watch {
   std::map<int, Holder> holders;
   std::unordered_set<std::uint64_t> live;
@@ -110,7 +135,68 @@ struct Sampler::State {
   std::map<int, Clock::time_point> fd_first_seen;
   std::unordered_map<int, bool> same_netns;  // by pid, refreshed each scan
   std::string own_netns;
+  std::uint64_t own_netns_inode = 0;
+  std::string own_netns_name;
   Clock::time_point started;
+
+  // The connect tracepoint (sampler.h): tallies by (caller's namespace inode, destination).
+  kernel::ConnectTracer tracer;
+  std::error_code tracer_error;
+  std::vector<kernel::ConnectEvent> events;
+  std::unordered_map<int, Caller> callers;  // by tgid
+  std::map<std::pair<std::uint64_t, kernel::Endpoint>, ConnectTally> connects;
+  std::map<std::uint64_t, std::string> netns_names;  // by inode, from the kernel snapshots
+
+  std::string comm_of(int pid) {
+    std::string comm;
+    if (kernel::read_proc_file(options.proc_root / std::to_string(pid) / "comm", comm, 256)) {
+      return {};
+    }
+    while (!comm.empty() && comm.back() == '\n') comm.pop_back();
+    return comm;
+  }
+
+  // The process of a task: its tgid column, else /proc/<tid>/status (threads are there too).
+  int tgid_of(const kernel::ConnectEvent& e) {
+    if (e.tgid > 0) return e.tgid;
+    std::string status;
+    if (kernel::read_proc_file(options.proc_root / std::to_string(e.tid) / "status", status,
+                               1 << 16)) {
+      return e.tid;
+    }
+    const auto at = status.find("\nTgid:");
+    if (at == std::string::npos) return e.tid;
+    int tgid = 0;
+    std::size_t begin = at + 6;
+    while (begin < status.size() && (status[begin] == ' ' || status[begin] == '\t')) ++begin;
+    std::from_chars(status.data() + begin, status.data() + status.size(), tgid);
+    return tgid > 0 ? tgid : e.tid;
+  }
+
+  void drain_connects() {
+    if (!tracer.is_open()) return;
+    events.clear();
+    (void)tracer.read(events);  // a failed read loses nothing: the events stay queued
+    for (const auto& e : events) {
+      const int tgid = tgid_of(e);
+      auto [it, inserted] = callers.try_emplace(tgid);
+      Caller& caller = it->second;
+      if (inserted) {
+        caller.netns = netns_inode(read_link(options.proc_root / std::to_string(tgid) / "ns/net"));
+        caller.comm = comm_of(tgid);
+        if (caller.comm.empty()) caller.comm = e.comm;
+      }
+      ConnectTally& tally = connects[{caller.netns, e.destination}];
+      if (tgid == options.own_pid) {
+        ++tally.own;
+        continue;
+      }
+      SocketHolder& h = tally.by_pid[tgid];
+      h.pid = tgid;
+      h.comm = caller.comm;
+      ++h.connects;
+    }
+  }
 
   std::error_code dump(std::uint32_t states, kernel::SocketVisitor& visitor) {
     if (!diag.is_open()) {
@@ -128,6 +214,10 @@ struct Sampler::State {
   void sample_kernel() {
     const kernel::KernelSnapshot snap = collector.collect_once();
     add_destination_loss(destination_loss, snap);
+    for (const auto& ns : snap.namespaces) {
+      if (ns.inode != 0) netns_names[ns.inode] = ns.name;
+      if (ns.self) own_netns_name = ns.name;
+    }
     if (snap.sockets && !snap.sockets->ports_in_use.empty()) {
       const auto& top = snap.sockets->ports_in_use.front();
       if (!peak_port_usage || top.utilization > peak_port_usage->utilization) {
@@ -253,6 +343,12 @@ struct Sampler::State {
 
   void run(std::stop_token stop) {
     own_netns = read_link(options.proc_root / "self/ns/net");
+    own_netns_inode = netns_inode(own_netns);
+    if (options.connect_trace) {
+      tracer_error = kernel::ConnectTracer::open(tracer);
+    } else {
+      tracer_error = std::make_error_code(std::errc::operation_canceled);
+    }
     started = Clock::now();
     auto next_kernel = started;
     while (!stop.stop_requested()) {
@@ -263,6 +359,7 @@ struct Sampler::State {
         next_kernel = Clock::now() + options.kernel_interval;
       }
       const auto begin = Clock::now();
+      drain_connects();
       sample_time_wait();
       sample_owners();
       // On a host with many sockets or descriptors a sample takes long: rest at least three times
@@ -272,6 +369,17 @@ struct Sampler::State {
       wake.wait_until(lock, stop, begin + std::max<Clock::duration>(options.interval, 4 * took),
                       [] { return false; });
     }
+    drain_connects();
+    connect_trace_lost = tracer.is_open() ? tracer.overruns() : 0;
+    tracer.close();
+  }
+
+  std::uint64_t connect_trace_lost = 0;
+
+  std::string netns_name(std::uint64_t inode) const {
+    if (const auto it = netns_names.find(inode); it != netns_names.end()) return it->second;
+    if (inode == own_netns_inode && !own_netns_name.empty()) return own_netns_name;
+    return inode == 0 ? "unknown" : "netns:" + std::to_string(inode);
   }
 };
 
@@ -366,6 +474,49 @@ void Sampler::fill(Observations& obs) const {
     obs.destinations[a.destination] = std::move(a);
   }
   obs.fd_trends = s.fd_trends;
+
+  obs.connect_trace = !s.tracer_error;
+  if (s.tracer_error) {
+    obs.connect_trace_error =
+        s.tracer_error == std::errc::operation_canceled ? "turned off" : s.tracer_error.message();
+  }
+  obs.connect_trace_lost = s.connect_trace_lost;
+  obs.own_netns = s.own_netns_name.empty() ? s.netns_name(s.own_netns_inode) : s.own_netns_name;
+  for (const auto& [key, tally] : s.connects) {
+    const auto& [inode, destination] = key;
+    DestinationConnects c;
+    c.netns = s.netns_name(inode);
+    c.self = inode != 0 && inode == s.own_netns_inode;
+    c.destination = destination.to_string();
+    c.own_connects = tally.own;
+    for (const auto& [pid, h] : tally.by_pid) {
+      c.connects += h.connects;
+      c.owners.push_back(h);
+    }
+    std::sort(c.owners.begin(), c.owners.end(), [](const auto& x, const auto& y) {
+      return x.connects != y.connects ? x.connects > y.connects : x.pid < y.pid;
+    });
+    if (const auto found = obs.destinations.find(c.destination);
+        c.self && c.connects > 0 && found != obs.destinations.end()) {
+      // A watched destination of the measured namespace: the tracepoint's callers join the
+      // sampled holders (rules read the others from obs.connects).
+      DestinationActivity& a = found->second;
+      for (const auto& h : c.owners) {
+        const auto it = std::find_if(a.owners.begin(), a.owners.end(),
+                                     [&](const SocketHolder& o) { return o.pid == h.pid; });
+        if (it == a.owners.end()) {
+          a.owners.push_back(h);
+        } else {
+          it->connects = h.connects;
+        }
+      }
+      std::sort(a.owners.begin(), a.owners.end(), [](const auto& x, const auto& y) {
+        if (x.connects != y.connects) return x.connects > y.connects;
+        return x.sockets != y.sockets ? x.sockets > y.sockets : x.pid < y.pid;
+      });
+    }
+    obs.connects[c.netns + " " + c.destination] = std::move(c);
+  }
 }
 
 }  // namespace connwatch::agent::diagnose

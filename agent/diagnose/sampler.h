@@ -10,7 +10,12 @@
 // takes a KernelCollector snapshot (peak port usage) and the fd usage of processes at or above half
 // their limit (growth rates).
 //
-// How owners are attributed. TIME_WAIT sockets have no owner (kernel minisocks, inode 0), so the
+// How owners are attributed. First, and exactly where the kernel allows it: every connect() on the
+// host, with its caller's pid, from the sock:inet_sock_set_state tracepoint (connect_trace.h),
+// tallied per (caller's network namespace, destination, process); a churner is named by the
+// connections it opened, however short they live. Where tracefs cannot be used (no root, a
+// container's pid namespace, an old kernel), the report says why and samples stand in.
+// Samples: TIME_WAIT sockets have no owner (kernel minisocks, inode 0), so the
 // owner of a destination's TIME_WAIT is the process seen holding its live sockets: a sock_diag dump
 // of the destination's live sockets (their inodes), a scan of /proc/<pid>/fd of the processes in
 // this network namespace ("socket:[inode]" links), and a second dump; an inode found in the scan
@@ -41,6 +46,7 @@ struct SamplerOptions {
   std::chrono::milliseconds interval{20};
   std::chrono::milliseconds kernel_interval{1000};  // socket summary, fd usage
   int own_pid = 0;                                  // connwatch: never named as an owner
+  bool connect_trace = true;  // use the connect tracepoint when the kernel and privileges allow
   std::filesystem::path proc_root = "/proc";
 };
 

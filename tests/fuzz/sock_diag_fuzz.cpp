@@ -7,6 +7,7 @@
 #include <span>
 #include <string_view>
 
+#include "probes/kernel/connect_trace.h"
 #include "probes/kernel/conntrack_usage.h"
 #include "probes/kernel/endpoint.h"
 #include "probes/kernel/ephemeral_port_range.h"
@@ -73,7 +74,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size == 0) return 0;
   const std::span<const std::uint8_t> bytes(data + 1, size - 1);
   const std::string_view text(reinterpret_cast<const char*>(data + 1), size - 1);
-  switch (data[0] % 9) {
+  switch (data[0] % 11) {
     case 0:
       fuzz_sock_diag(bytes);
       break;
@@ -114,6 +115,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       break;
     case 8:
       if (const auto e = Endpoint::parse(text)) check(Endpoint::parse(e->to_string()) == e);
+      break;
+    case 9:
+      if (const auto e = parse_connect_trace_line(text)) {
+        check(e->tid > 0 && e->tgid >= 0 && e->destination.port != 0 && e->comm.size() < size);
+      }
+      break;
+    case 10:
+      if (const auto p = tracefs_mount_point(text)) check(!p->empty());
       break;
   }
   return 0;

@@ -115,39 +115,112 @@ inline std::optional<TimeWaitRate> time_wait_rate(const Observations& o,
   return r;
 }
 
-// "pid 4242 (python3)", the process seen holding most of a destination's live sockets; "" when
-// none was seen (connwatch itself is never among them).
-inline std::string owner_text(const Observations& o, const std::string& destination) {
-  const auto it = o.destinations.find(destination);
-  if (it == o.destinations.end() || it->second.owners.empty()) return "";
-  const auto& top = it->second.owners.front();
+// The processes behind a destination's connections in one network namespace ("" or own_netns:
+// the measured one), most first, never connwatch: the connect tracepoint's callers (by
+// connects), then, in the measured namespace, the processes sampled holding its live sockets.
+inline std::vector<SocketHolder> owners_of(const Observations& o, const std::string& destination,
+                                           const std::string& netns = "") {
+  const bool self = netns.empty() || netns == o.own_netns;
+  if (self) {
+    const auto it = o.destinations.find(destination);
+    if (it != o.destinations.end() && !it->second.owners.empty()) return it->second.owners;
+  }
+  const auto it = o.connects.find((self ? o.own_netns : netns) + " " + destination);
+  if (it == o.connects.end()) return {};
+  return it->second.owners;
+}
+
+// Connects to a destination the tracepoint counted (connwatch's own left out); nullopt when the
+// tracepoint was off.
+inline std::optional<std::uint64_t> connects_to(const Observations& o,
+                                                const std::string& destination,
+                                                const std::string& netns = "") {
+  if (!o.connect_trace) return std::nullopt;
+  const auto it = o.connects.find((netns.empty() ? o.own_netns : netns) + " " + destination);
+  return it == o.connects.end() ? 0 : it->second.connects;
+}
+
+// "pid 4242 (python3)", the process behind most of a destination's connections; "" when none
+// was seen.
+inline std::string owner_text(const Observations& o, const std::string& destination,
+                              const std::string& netns = "") {
+  const auto owners = owners_of(o, destination, netns);
+  if (owners.empty()) return "";
+  const auto& top = owners.front();
   return "pid " + std::to_string(top.pid) + " (" + top.comm + ")";
 }
 
-inline nlohmann::json owners_json(const Observations& o, const std::string& destination) {
+inline nlohmann::json owners_json(const Observations& o, const std::string& destination,
+                                  const std::string& netns = "") {
   nlohmann::json owners = nlohmann::json::array();
-  const auto it = o.destinations.find(destination);
-  if (it == o.destinations.end()) return owners;
-  for (const auto& h : it->second.owners) {
-    owners.push_back(
-        {{"pid", h.pid}, {"comm", h.comm}, {"sockets", h.sockets}, {"samples", h.samples}});
+  for (const auto& h : owners_of(o, destination, netns)) {
+    owners.push_back({{"pid", h.pid},
+                      {"comm", h.comm},
+                      {"connects", h.connects},
+                      {"sockets", h.sockets},
+                      {"samples", h.samples}});
   }
   return owners;
 }
 
 // How owners were attributed, for the evidence.
-inline std::string attribution(const Observations& o, const std::string& destination) {
+inline std::string attribution(const Observations& o, const std::string& destination,
+                               const std::string& netns = "") {
+  std::string text;
+  if (o.connect_trace) {
+    text =
+        "every connect() on the host with its caller (the sock:inet_sock_set_state "
+        "tracepoint)";
+    if (o.connect_trace_lost > 0) {
+      text += ", " + plural(o.connect_trace_lost, "event", "events") +
+              " lost to a full trace buffer (counts are lower bounds)";
+    }
+  } else {
+    text = "connect tracepoint unavailable (" + o.connect_trace_error + ")";
+  }
+  if (!netns.empty() && netns != o.own_netns) return text;
   const auto it = o.destinations.find(destination);
   const std::uint64_t samples = it == o.destinations.end() ? 0 : it->second.owner_samples;
   const std::uint64_t own = it == o.destinations.end() ? 0 : it->second.own_sockets;
-  std::string text =
-      "owners of the live sockets to " + destination + " in " +
-      plural(samples, "sample", "samples") +
-      " (sock_diag inode matched to /proc/<pid>/fd); TIME_WAIT sockets have no owner";
+  text += "; owners of the live sockets to " + destination + " in " +
+          plural(samples, "sample", "samples") +
+          " (sock_diag inode matched to /proc/<pid>/fd); TIME_WAIT sockets have no owner";
   if (own > 0) {
     text += "; " + plural(own, "socket", "sockets") + " of connwatch's own probes not counted";
   }
   return text;
+}
+
+// One network namespace's socket tables at the start and the end of the run: the measured one
+// (kernel_start/end.sockets, netns = own_netns) and every other namespace read (SPEC §4).
+struct NamespaceTables {
+  std::string netns;
+  bool self = false;
+  const kernel::SocketTableSummary* start = nullptr;  // nullptr: not read at the start
+  const kernel::SocketTableSummary* end = nullptr;
+  std::optional<kernel::EphemeralPortRange> port_range;
+};
+
+inline std::vector<NamespaceTables> namespace_tables(const Observations& o) {
+  std::vector<NamespaceTables> out;
+  if (o.kernel_end.sockets) {
+    out.push_back({o.own_netns, true, o.kernel_start.sockets ? &*o.kernel_start.sockets : nullptr,
+                   &*o.kernel_end.sockets, o.kernel_end.port_range});
+  }
+  for (const auto& ns : o.kernel_end.namespaces) {
+    if (ns.self || !ns.sockets) continue;
+    NamespaceTables t{ns.name, false, nullptr, &*ns.sockets, ns.port_range};
+    for (const auto& before : o.kernel_start.namespaces) {
+      if (before.inode == ns.inode && before.sockets) t.start = &*before.sockets;
+    }
+    out.push_back(t);
+  }
+  return out;
+}
+
+// " in netns NAME" for a namespace other than the measured one; "" for it.
+inline std::string in_netns(const NamespaceTables& t) {
+  return t.self ? "" : " in netns " + t.netns;
 }
 
 // net.ipv4.ip_local_port_range as "32768-60999"; "" when unread.

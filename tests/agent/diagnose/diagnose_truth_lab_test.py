@@ -19,7 +19,7 @@ from diagnose_lab_test import Diagnose, LabCase, diagnose, findings, nstat, star
 from support import AGENT, SOURCE_DIR
 
 STATUS_503, CLOSE_EARLY, TLS, REFUSED, REFUSED_2, RESETS, IDLE_12S = range(8380, 8387)
-CHURN, LOOPBACK, LEAKY, HOLD = 8390, 8391, 8392, 8393
+CHURN, LOOPBACK, LEAKY, HOLD, OTHER_NS = 8390, 8391, 8392, 8393, 8394
 
 # A client that opens one connection per request, one at a time, at a fixed rate: each
 # connection lives a few milliseconds (connect, request, answer, close first: one TIME_WAIT).
@@ -111,6 +111,12 @@ def within(measured, reference, tolerance=0.10):
 def start_churner(L, ns, host, port, rate, seconds):
     proc = start_python(L, ns, PACED_CHURNER, host, port, rate, seconds)
     return proc
+
+
+def require_connect_trace(case, d):
+    trace = d.report["sockets"]["connect_trace"]
+    if not trace["enabled"]:
+        case.skipTest(f"the connect tracepoint is unavailable here: {trace['error']}")
 
 
 def churner_result(proc):
@@ -272,6 +278,9 @@ class Churn(LabCase):
         self.assertEqual(d.report["sockets"]["agent_pid"], d.proc.pid)
         self.assertIn(f"pid {churner.pid} (python3)", f[0]["summary"])
         self.assertTrue(within(e["per_second"], rate), (e["per_second"], rate))
+        # Named by its connects, not by a lucky socket sample: every connect() is traced.
+        require_connect_trace(self, d)
+        self.assertGreater(e["owners"][0]["connects"], 0.9 * rate * d.report["duration_seconds"])
         return e
 
     def test_the_churner_is_named_and_its_rate_counted(self):
@@ -328,6 +337,93 @@ class PortReuse(LabCase):
         self.assertGreater(e["tw_recycled"], 0.5 * rate * 4)  # nearly every connect reuses one
         self.assertLessEqual(e["tw_recycled"], recycled_after - recycled_before)
         self.assertIn(f"pid {churner.pid} (python3)", f[0]["summary"])
+
+
+class OtherNamespace(LabCase):
+    """A churner in a namespace that is not the agent's (a pod's, seen from the host agent), on
+    that namespace's loopback, with 200 local ports: diagnose names the namespace, the process
+    and its rate, for TIME_WAIT and for the exhausted ports; --netns measures inside it. (Loopback
+    reuses a TIME_WAIT port after 1 s, tcp_tw_reuse=2: 150 connects/s keep about 150 young and
+    every other one in TIME_WAIT, so all 200 stay in use and no connect fails.)"""
+
+    RATE = 150
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        L = cls.lab
+        L._popen(L.server_ns, [lab.binary("lab-server"), "--mode", "ok", "--port", str(OTHER_NS),
+                               "--bind", "127.0.0.1"], stdout=subprocess.DEVNULL)
+        L.server(["sysctl", "-qw", "net.ipv4.ip_local_port_range=41000 41199"], check=True)
+        deadline = time.monotonic() + 5
+        while L.server(["ss", "-Hltn", f"sport = :{OTHER_NS}"], capture_output=True,
+                       text=True).stdout.strip() == "" and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def churn(self, *args):
+        L = self.lab
+        churner = start_churner(L, "server", "127.0.0.1", OTHER_NS, self.RATE, 7)
+        time.sleep(1)
+        d = Diagnose(L, duration=4, args=args)
+        d.wait()
+        made, errors, seconds = churner_result(churner)
+        self.assertEqual(errors, 0)
+        return d, churner, made / seconds
+
+    def test_the_host_view_names_the_namespace_the_process_and_the_rate(self):
+        L = self.lab
+        d, churner, rate = self.churn()
+        require_connect_trace(self, d)
+        self.assertEqual(d.rc, 1, d.report["findings"])
+        destination = f"127.0.0.1:{OTHER_NS}"
+        tw = [f for f in findings(d.report, "time-wait-accumulation")
+              if f["evidence"]["netns"] == L.server_ns]
+        self.assertEqual(len(tw), 1, d.report["findings"])
+        e = tw[0]["evidence"]
+        self.assertEqual(e["destination"], destination)
+        self.assertEqual(e["owners"][0]["pid"], churner.pid, e)
+        self.assertEqual(e["rate_source"], "connect tracepoint")
+        self.assertTrue(within(e["per_second"], rate), (e["per_second"], rate))
+        self.assertIn(f"in netns {L.server_ns}", tw[0]["summary"])
+        self.assertIn(f"pid {churner.pid} (python3)", tw[0]["summary"])
+        ports = [f for f in findings(d.report, "ephemeral-port-exhaustion")
+                 if f["evidence"]["netns"] == L.server_ns]
+        self.assertEqual(len(ports), 1, d.report["findings"])
+        p = ports[0]["evidence"]
+        self.assertEqual(p["destination"], destination)
+        self.assertEqual(p["usable_ports"], 200)
+        self.assertGreaterEqual(p["utilization"], 0.9)
+        self.assertEqual(p["port_range"], "41000-41199")
+        self.assertEqual(p["owners"][0]["pid"], churner.pid)
+        self.assertEqual(ports[0]["severity"], "critical")
+        # The agent's own namespace keeps its own name and nothing of this is blamed on it.
+        self.assertEqual(d.report["sockets"]["netns"], L.client_ns)
+        self.assertNotIn(d.proc.pid, [o["pid"] for o in e["owners"]])
+
+    def test_netns_measures_inside_that_namespace_only(self):
+        L = self.lab
+        d, churner, rate = self.churn("--netns", L.server_ns)
+        self.assertEqual(d.report["sockets"]["netns"], L.server_ns)
+        tw = findings(d.report, "time-wait-accumulation")
+        self.assertEqual(len(tw), 1, d.report["findings"])
+        e = tw[0]["evidence"]
+        self.assertEqual(e["netns"], L.server_ns)
+        self.assertEqual(e["destination"], f"127.0.0.1:{OTHER_NS}")
+        self.assertEqual(e["owners"][0]["pid"], churner.pid, e)
+        self.assertTrue(within(e["per_second"], rate), (e["per_second"], rate))
+        self.assertNotIn("in netns", tw[0]["summary"])  # it is the measured one
+        # Only that namespace was read: the agent's own is not among the tables.
+        names = {ns["name"] for ns in d.report["sockets"]["end"].get("namespaces", [])}
+        self.assertNotIn(L.client_ns, names)
+
+    def test_an_unknown_netns_is_a_usage_error_listing_the_known_ones(self):
+        L = self.lab
+        proc = L.run(L.client_ns, [AGENT, "--diagnose", "--netns", "no-such-ns", "--duration",
+                                   "1"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("--netns no-such-ns: no network namespace of that name; known:",
+                      proc.stderr)
+        self.assertIn(L.server_ns, proc.stderr)
 
 
 class FdLeak(LabCase):

@@ -162,7 +162,8 @@ TEST(DiagnoseRules, WithoutCaptureTheTimeWaitRateIsALowerBound) {
   EXPECT_EQ(f[0].evidence["lower_bound"], true);
   EXPECT_EQ(f[0].evidence["per_second"], 100);
   EXPECT_NE(f[0].summary.find("at least 950 new"), std::string::npos);
-  EXPECT_NE(f[0].recommendation.find("not caught holding a live socket"), std::string::npos);
+  EXPECT_NE(f[0].recommendation.find("not seen connecting or holding a live socket"),
+            std::string::npos);
   EXPECT_EQ(f[0].recommendation.find("pid"), std::string::npos);
 }
 
@@ -195,6 +196,85 @@ TEST(DiagnoseRules, PortReuseChurnNeedsRecycledTimeWaitAndARateAboveTheDrain) {
   o.destinations["10.0.0.5:80"].time_wait_entries = 80;  // 10/s: TIME_WAIT drains faster
   o.captured_time_wait_entries = 80;
   EXPECT_TRUE(only(evaluate(o), FindingId::kPortReuseChurn).empty());
+}
+
+// A pod's churner seen from the host: another namespace's tables, its caller from the connect
+// tracepoint; the finding names the namespace, the process and the counted rate.
+TEST(DiagnoseRules, TimeWaitAndPortsInAnotherNamespaceNameItAndItsCaller) {
+  Observations o = healthy();
+  o.own_netns = "host";
+  o.connect_trace = true;
+  for (auto* snap : {&o.kernel_start, &o.kernel_end}) {
+    kernel::NamespaceSnapshot pod;
+    pod.inode = 4026532999;
+    pod.name = "shop/cart-7d9f";
+    pod.sockets.emplace();
+    pod.sockets->usable_ports = 1000;
+    pod.port_range = kernel::EphemeralPortRange{40000, 40999, {}};
+    snap->namespaces.push_back(pod);
+  }
+  o.kernel_start.namespaces[0].sockets->time_wait = {{endpoint("10.96.0.10:80"), 200}};
+  o.kernel_end.namespaces[0].sockets->time_wait = {{endpoint("10.96.0.10:80"), 950}};
+  kernel::DestinationPortUsage usage;
+  usage.destination = endpoint("10.96.0.10:80");
+  usage.source = *kernel::IpAddress::parse("10.244.1.7");
+  usage.in_use = 960;
+  usage.utilization = 0.96;
+  o.kernel_end.namespaces[0].sockets->ports_in_use = {usage};
+  DestinationConnects c;
+  c.netns = "shop/cart-7d9f";
+  c.destination = "10.96.0.10:80";
+  c.connects = 1500;
+  c.owners = {{31337, "node", 0, 0, 1500}};
+  o.connects["shop/cart-7d9f 10.96.0.10:80"] = c;
+
+  const auto tw = only(evaluate(o), FindingId::kTimeWaitAccumulation);
+  ASSERT_EQ(tw.size(), 1U);
+  EXPECT_EQ(tw[0].summary,
+            "950 TIME_WAIT sockets to 10.96.0.10:80 in netns shop/cart-7d9f: 1,500 new in 10 s "
+            "(150/s), opened by pid 31337 (node)");
+  EXPECT_EQ(tw[0].evidence["netns"], "shop/cart-7d9f");
+  EXPECT_EQ(tw[0].evidence["rate_source"], "connect tracepoint");
+  EXPECT_EQ(tw[0].evidence["lower_bound"], false);
+  EXPECT_EQ(tw[0].evidence["owners"][0]["connects"], 1500);
+
+  const auto ports = only(evaluate(o), FindingId::kEphemeralPortExhaustion);
+  ASSERT_EQ(ports.size(), 1U);
+  EXPECT_EQ(ports[0].severity, Severity::kCritical);
+  EXPECT_EQ(ports[0].evidence["netns"], "shop/cart-7d9f");
+  EXPECT_EQ(ports[0].evidence["port_range"], "40000-40999");
+  EXPECT_NE(ports[0].summary.find("in netns shop/cart-7d9f uses 960 of 1,000"), std::string::npos);
+  EXPECT_NE(ports[0].recommendation.find("ip_local_port_range of netns shop/cart-7d9f"),
+            std::string::npos);
+
+  // Without the tracepoint: the gauge's growth, a lower bound, and no one named.
+  o.connect_trace = false;
+  o.connect_trace_error = "Operation not permitted";
+  o.connects.clear();
+  const auto gauge = only(evaluate(o), FindingId::kTimeWaitAccumulation);
+  ASSERT_EQ(gauge.size(), 1U);
+  EXPECT_EQ(gauge[0].evidence["rate_source"], "TIME_WAIT gauge");
+  EXPECT_EQ(gauge[0].evidence["time_wait_entries"], 750);
+  EXPECT_EQ(gauge[0].evidence["lower_bound"], true);
+  EXPECT_EQ(gauge[0].evidence["owners"], nlohmann::json::array());
+  EXPECT_NE(gauge[0].evidence["attribution"].get<std::string>().find("Operation not permitted"),
+            std::string::npos);
+}
+
+// The measured namespace: a steady churner whose TIME_WAIT gauge stays level (expiry balances
+// entries) is still named, by the entries the samples counted.
+TEST(DiagnoseRules, ASteadyChurnerIsNamedByItsCountedEntries) {
+  Observations o = healthy();
+  o.kernel_start.sockets->time_wait = {{endpoint("10.0.0.5:443"), 2900}};
+  o.kernel_end.sockets->time_wait = {{endpoint("10.0.0.5:443"), 2910}};
+  o.time_wait_sampled_seconds = 10;
+  o.destinations["10.0.0.5:443"].time_wait_entries = 480;
+  o.destinations["10.0.0.5:443"].owners = {{77, "curl-loop", 3, 2, 480}};
+  const auto f = only(evaluate(o), FindingId::kTimeWaitAccumulation);
+  ASSERT_EQ(f.size(), 1U);
+  EXPECT_EQ(f[0].evidence["per_second"], 48);
+  EXPECT_NE(f[0].summary.find("opened by pid 77 (curl-loop)"), std::string::npos);
+  EXPECT_EQ(f[0].evidence["netns"], "");
 }
 
 TEST(DiagnoseRules, ALargeButSteadyTimeWaitIsNotAccumulation) {
