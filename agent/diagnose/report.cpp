@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <set>
 
 #include "agent/diagnose/format.h"
 #include "agent/diagnose/limits.h"
@@ -196,6 +197,28 @@ void write_summary(std::ostream& out, const Observations& o) {
     out << "\n";
   } else {
     out << "  sockets    socket tables unreadable\n";
+  }
+  {
+    std::uint64_t connects = 0;
+    std::set<std::string> namespaces;
+    for (const auto& [key, c] : o.connects) {
+      connects += c.connects;
+      if (c.connects > 0) namespaces.insert(c.netns);
+    }
+    out << "  connects   ";
+    if (o.connect_trace) {
+      out << count(connects) << " traced in "
+          << plural(namespaces.size(), "namespace", "namespaces") << " (connwatch's own left out)";
+      if (o.connect_trace_lost > 0) out << ", " << count(o.connect_trace_lost) << " lost";
+    } else {
+      out << "not traced (" << o.connect_trace_error << "): owners from socket samples";
+    }
+    out << "; measured netns " << o.own_netns << ", "
+        << plural(o.kernel_end.namespaces.size(), "namespace", "namespaces") << " read";
+    if (o.kernel_end.unreadable_namespaces > 0) {
+      out << ", " << count(o.kernel_end.unreadable_namespaces) << " unreadable";
+    }
+    out << "\n";
   }
   if (const auto& f = o.kernel_end.file_descriptors) {
     out << "  fds        system " << count(f->allocated) << " allocated";
