@@ -17,6 +17,7 @@
 
 #include "agent/diagnose/sampler.h"
 #include "agent/diagnose/time_wait_counters.h"
+#include "probes/active/asio_endpoint.h"
 #include "probes/active/probe_scheduler.h"
 #include "probes/kernel/kernel_collector.h"
 #include "probes/kernel/proc_file.h"
@@ -68,10 +69,7 @@ std::optional<std::uint64_t> read_sysctl(const std::filesystem::path& path) {
 std::vector<std::string> endpoints_of(const asio::ip::tcp::resolver::results_type& results) {
   std::set<std::string> unique;
   for (const auto& entry : results) {
-    const auto ep = entry.endpoint();
-    const auto address = ep.address();
-    unique.insert(address.is_v6() ? "[" + address.to_string() + "]:" + std::to_string(ep.port())
-                                  : address.to_string() + ":" + std::to_string(ep.port()));
+    unique.insert(active::endpoint_text(entry.endpoint()));
   }
   return {unique.begin(), unique.end()};
 }

@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <unordered_map>
 
-#include "probes/kernel/endpoint.h"
+#include "net/endpoint.h"
 #include "probes/kernel/socket_record.h"
 
 namespace connwatch::agent::diagnose {

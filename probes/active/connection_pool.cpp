@@ -12,8 +12,8 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <sstream>
 
+#include "probes/active/asio_endpoint.h"
 #include "probes/active/deadline.h"
 #include "probes/active/keep_alive.h"
 #include "probes/active/probe_error.h"
@@ -33,12 +33,6 @@ constexpr unsigned kWarnAddressChange = 1U << 3;
 double seconds_between(std::chrono::steady_clock::time_point from,
                        std::chrono::steady_clock::time_point to) {
   return std::chrono::duration<double>(to - from).count();
-}
-
-std::string endpoint_text(const tcp::endpoint& endpoint) {
-  std::ostringstream out;
-  out << endpoint;
-  return out.str();
 }
 
 // SNI and certificate name checks for one TLS connection. An IP literal gets no SNI (RFC 6066 §3)

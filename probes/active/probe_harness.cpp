@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <sstream>
 
 #include "connwatch/version.h"
+#include "probes/active/asio_endpoint.h"
 #include "probes/active/classify.h"
 #include "probes/active/deadline.h"
 #include "probes/active/http_method.h"
@@ -60,12 +60,6 @@ CloseReason close_reason_for(const boost::system::error_code& ec, bool deadline_
       break;
   }
   return CloseReason::kError;
-}
-
-std::string endpoint_text(const asio::ip::tcp::endpoint& endpoint) {
-  std::ostringstream out;
-  out << endpoint;
-  return out.str();
 }
 
 }  // namespace

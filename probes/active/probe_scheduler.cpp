@@ -7,6 +7,8 @@
 #include <boost/asio/detached.hpp>
 #include <exception>
 
+#include "probes/active/asio_endpoint.h"
+
 namespace connwatch::active {
 
 namespace asio = boost::asio;
@@ -211,10 +213,7 @@ TargetSnapshot make_snapshot(const ProbeHarness& harness) {
   snapshot.counts = harness.shared_metrics()->counts();
   snapshot.pool = harness.pool().view();
   for (const auto& endpoint : harness.pool().resolver().addresses()) {
-    const auto address = endpoint.address();
-    snapshot.addresses.push_back(
-        address.is_v6() ? "[" + address.to_string() + "]:" + std::to_string(endpoint.port())
-                        : address.to_string() + ":" + std::to_string(endpoint.port()));
+    snapshot.addresses.push_back(endpoint_text(endpoint));
   }
   return snapshot;
 }

@@ -120,10 +120,8 @@ std::optional<ConnectEvent> parse_connect_trace_line(std::string_view line) {
   } else if (*family == "AF_INET6") {
     if (const auto d = field(fields, "daddrv6")) address = IpAddress::parse(*d);
     if (address && address->family() == IpFamily::kIpv6) {
-      // A dual-stack socket to ::ffff:a.b.c.d shares the IPv4 tables (ip_address.h).
-      std::array<std::uint8_t, 16> bytes{};
-      std::copy(address->data(), address->data() + 16, bytes.begin());
-      address = IpAddress::v6_normalized(bytes);
+      // A dual-stack socket to ::ffff:a.b.c.d shares the IPv4 tables (net/ip_address.h).
+      address = IpAddress::v6_unmapped(address->bytes());
     } else {
       address.reset();
     }

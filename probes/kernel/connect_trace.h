@@ -35,9 +35,14 @@
 #include <system_error>
 #include <vector>
 
-#include "probes/kernel/endpoint.h"
+#include "net/endpoint.h"
 
 namespace connwatch::kernel {
+
+// The shared address types (net/), by the names this module used before they were shared.
+using net::Endpoint;
+using net::IpAddress;
+using net::IpFamily;
 
 // One connect() as the tracepoint reported it.
 struct ConnectEvent {

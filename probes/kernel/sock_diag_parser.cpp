@@ -43,8 +43,8 @@ Endpoint endpoint_of(std::uint8_t family, const __be32 (&words)[4], std::uint16_
   std::array<std::uint8_t, 16> bytes{};
   std::memcpy(bytes.data(), words, bytes.size());
   const std::uint16_t port = port_from_network(port_be);
-  if (family == AF_INET) return {IpAddress::v4({bytes[0], bytes[1], bytes[2], bytes[3]}), port};
-  return {IpAddress::v6_normalized(bytes), port};
+  if (family == AF_INET) return {IpAddress::v4(std::span(bytes).first<4>()), port};
+  return {IpAddress::v6_unmapped(bytes), port};
 }
 
 // NLMSG_ERROR and a failed NLMSG_DONE carry a negative errno; anything else is not a real reply.

@@ -9,11 +9,15 @@
 #include <span>
 #include <system_error>
 
-#include "probes/kernel/ip_address.h"
+#include "net/ip_address.h"
 #include "probes/kernel/socket_record.h"
 #include "probes/kernel/tcp_state.h"
 
 namespace connwatch::kernel {
+
+// The shared address types (net/), by the names this module used before they were shared.
+using net::IpAddress;
+using net::IpFamily;
 
 struct SockDiagParseResult {
   // Set when the reply cannot be used (truncated, malformed, a kernel errno); parsing stopped.

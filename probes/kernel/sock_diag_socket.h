@@ -8,10 +8,13 @@
 #include <system_error>
 #include <vector>
 
-#include "probes/kernel/ip_address.h"
+#include "net/ip_address.h"
 #include "probes/kernel/socket_record.h"
 
 namespace connwatch::kernel {
+
+// The shared address types (net/), by the names this module used before they were shared.
+using net::IpFamily;
 
 class SockDiagSocket {
  public:

@@ -19,9 +19,12 @@
 #include <unordered_set>
 #include <vector>
 
-#include "probes/kernel/endpoint.h"
+#include "net/endpoint.h"
 
 namespace connwatch::kernel {
+
+// The shared address types (net/), by the names this module used before they were shared.
+using net::Endpoint;
 
 struct SocketOwner {
   int pid = 0;

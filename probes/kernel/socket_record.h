@@ -4,10 +4,15 @@
 
 #include <cstdint>
 
-#include "probes/kernel/endpoint.h"
+#include "net/endpoint.h"
 #include "probes/kernel/tcp_state.h"
 
 namespace connwatch::kernel {
+
+// The shared address types (net/), by the names this module used before they were shared.
+using net::Endpoint;
+using net::IpAddress;
+using net::IpFamily;
 
 struct SocketRecord {
   TcpState state = TcpState::kClose;

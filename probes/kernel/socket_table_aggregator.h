@@ -18,14 +18,18 @@
 #include <cstdint>
 #include <unordered_map>
 
-#include "probes/kernel/endpoint.h"
+#include "net/endpoint.h"
+#include "net/ip_address.h"
 #include "probes/kernel/ephemeral_port_range.h"
-#include "probes/kernel/ip_address.h"
 #include "probes/kernel/socket_counter_history.h"
 #include "probes/kernel/socket_record.h"
 #include "probes/kernel/socket_table_summary.h"
 
 namespace connwatch::kernel {
+
+// The shared address types (net/), by the names this module used before they were shared.
+using net::Endpoint;
+using net::IpAddress;
 
 using PortSet = std::bitset<65536>;
 

@@ -7,11 +7,15 @@
 #include <cstdint>
 #include <vector>
 
-#include "probes/kernel/endpoint.h"
-#include "probes/kernel/ip_address.h"
+#include "net/endpoint.h"
+#include "net/ip_address.h"
 #include "probes/kernel/tcp_state.h"
 
 namespace connwatch::kernel {
+
+// The shared address types (net/), by the names this module used before they were shared.
+using net::Endpoint;
+using net::IpAddress;
 
 struct DestinationTimeWait {
   Endpoint destination;

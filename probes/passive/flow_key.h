@@ -6,10 +6,13 @@
 #include <type_traits>
 #include <utility>
 
-#include "probes/passive/ip_address.h"
+#include "net/ip_address.h"
 #include "probes/passive/tcp_segment.h"
 
 namespace connwatch::passive {
+
+// The shared address types (net/), by the names this module used before they were shared.
+using net::IpAddress;
 
 // Which endpoint of the canonical key sent a segment: kA is the lower (address, port).
 enum class FlowSide : std::uint8_t { kA = 0, kB = 1 };
@@ -30,8 +33,8 @@ struct FlowKey {
     // native 64-bit words, not lexicographically.
     std::uint64_t src[2];
     std::uint64_t dst[2];
-    std::memcpy(src, segment.src.bytes.data(), sizeof(src));
-    std::memcpy(dst, segment.dst.bytes.data(), sizeof(dst));
+    std::memcpy(src, segment.src.bytes().data(), sizeof(src));
+    std::memcpy(dst, segment.dst.bytes().data(), sizeof(dst));
     const bool src_is_a = src[0] != dst[0]   ? src[0] < dst[0]
                           : src[1] != dst[1] ? src[1] < dst[1]
                                              : segment.src_port <= segment.dst_port;
@@ -61,12 +64,12 @@ struct FlowKey {
   // the key is canonical.
   std::uint32_t hash() const {
     std::uint64_t words[4];
-    std::memcpy(&words[0], address_a.bytes.data(), 8);
-    std::memcpy(&words[1], address_a.bytes.data() + 8, 8);
-    std::memcpy(&words[2], address_b.bytes.data(), 8);
-    std::memcpy(&words[3], address_b.bytes.data() + 8, 8);
+    std::memcpy(&words[0], address_a.bytes().data(), 8);
+    std::memcpy(&words[1], address_a.bytes().data() + 8, 8);
+    std::memcpy(&words[2], address_b.bytes().data(), 8);
+    std::memcpy(&words[3], address_b.bytes().data() + 8, 8);
     std::uint64_t h = (static_cast<std::uint64_t>(port_a) << 16 | port_b) ^
-                      static_cast<std::uint64_t>(address_a.family) << 40;
+                      static_cast<std::uint64_t>(address_a.family()) << 40;
     for (const std::uint64_t word : words) {
       h = (h ^ word) * 0x9E3779B97F4A7C15ULL;
       h ^= h >> 32;

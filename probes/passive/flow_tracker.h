@@ -17,15 +17,18 @@
 #include <utility>
 #include <vector>
 
+#include "net/ip_address.h"
 #include "probes/passive/duplicate_filter.h"
 #include "probes/passive/flow_key.h"
 #include "probes/passive/flow_labels.h"
 #include "probes/passive/flow_state.h"
 #include "probes/passive/flow_table.h"
-#include "probes/passive/ip_address.h"
 #include "probes/passive/tcp_segment.h"
 
 namespace connwatch::passive {
+
+// The shared address types (net/), by the names this module used before they were shared.
+using net::IpAddress;
 
 struct FlowTrackerOptions {
   std::size_t max_flows = 262144;

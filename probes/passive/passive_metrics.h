@@ -18,12 +18,15 @@
 #include <unordered_map>
 #include <vector>
 
+#include "net/ip_address.h"
 #include "probes/passive/dissector.h"
 #include "probes/passive/flow_labels.h"
 #include "probes/passive/flow_tracker.h"
-#include "probes/passive/ip_address.h"
 
 namespace connwatch::passive {
+
+// The shared address types (net/), by the names this module used before they were shared.
+using net::IpAddress;
 
 class PassiveMetrics {
  public:

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -14,6 +15,18 @@ constexpr std::size_t kCandidatesPerSlot = 8;
 constexpr std::size_t kMinCandidates = 64;
 
 }  // namespace
+
+std::size_t PeerTable::PeerHash::operator()(const IpAddress& address) const noexcept {
+  std::uint64_t low = 0;
+  std::uint64_t high = 0;
+  std::memcpy(&low, address.data(), sizeof(low));
+  std::memcpy(&high, address.data() + sizeof(low), sizeof(high));
+  std::uint64_t h =
+      low * 0x9E3779B97F4A7C15ULL ^ (high + static_cast<std::uint64_t>(address.family()));
+  h ^= h >> 29;
+  h *= 0xBF58476D1CE4E5B9ULL;
+  return static_cast<std::size_t>(h ^ (h >> 32));
+}
 
 PeerTable::PeerTable(std::size_t max_peers)
     : capacity_(std::max(kMinCandidates, max_peers * kCandidatesPerSlot)), slots_(max_peers) {

@@ -12,9 +12,12 @@
 #include <unordered_map>
 #include <vector>
 
-#include "probes/passive/ip_address.h"
+#include "net/ip_address.h"
 
 namespace connwatch::passive {
+
+// The shared address types (net/), by the names this module used before they were shared.
+using net::IpAddress;
 
 class PeerTable {
  public:
@@ -55,7 +58,12 @@ class PeerTable {
   }
 
   std::size_t capacity_;
-  std::unordered_map<IpAddress, Candidate, IpAddressHash> candidates_;
+  // Its own hash rather than std::hash<IpAddress>: the one this table had before the address type
+  // was shared, so the Space-Saving table iterates (and breaks ties) as it did.
+  struct PeerHash {
+    std::size_t operator()(const IpAddress& address) const noexcept;
+  };
+  std::unordered_map<IpAddress, Candidate, PeerHash> candidates_;
   std::vector<std::optional<IpAddress>> slots_;
 };
 

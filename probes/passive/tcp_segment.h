@@ -5,9 +5,12 @@
 #include <cstdint>
 #include <string_view>
 
-#include "probes/passive/ip_address.h"
+#include "net/ip_address.h"
 
 namespace connwatch::passive {
+
+// The shared address types (net/), by the names this module used before they were shared.
+using net::IpAddress;
 
 // Capture timestamps (pcap_pkthdr::ts) as time since the Unix epoch.
 using PacketTime = std::chrono::microseconds;

@@ -7,9 +7,9 @@
 #include <span>
 #include <string_view>
 
+#include "net/endpoint.h"
 #include "probes/kernel/connect_trace.h"
 #include "probes/kernel/conntrack_usage.h"
-#include "probes/kernel/endpoint.h"
 #include "probes/kernel/ephemeral_port_range.h"
 #include "probes/kernel/file_descriptor_usage.h"
 #include "probes/kernel/sock_diag_parser.h"

@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "probes/kernel/endpoint.h"
+#include "net/endpoint.h"
 
 namespace connwatch::kernel::testing {
 
@@ -56,7 +56,9 @@ class LoopbackServer {
 
   bool ok() const { return listener_.get() >= 0 && port_ != 0; }
   std::uint16_t port() const { return port_; }
-  Endpoint endpoint() const { return {*IpAddress::parse(ipv6_ ? "::1" : "127.0.0.1"), port_}; }
+  net::Endpoint endpoint() const {
+    return {*net::IpAddress::parse(ipv6_ ? "::1" : "127.0.0.1"), port_};
+  }
 
   // A connected {client, accepted server} pair; fds are -1 on failure.
   std::pair<Fd, Fd> connect() const {

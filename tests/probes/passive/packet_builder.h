@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "probes/passive/ip_address.h"
+#include "net/ip_address.h"
 #include "probes/passive/link_type.h"
 #include "probes/passive/tcp_segment.h"
 
@@ -81,7 +81,7 @@ inline std::vector<std::uint8_t> ip_packet(const PacketSpec& spec) {
   const IpAddress dst = address(spec.dst);
   const std::vector<std::uint8_t> tcp = tcp_header(spec);
   std::vector<std::uint8_t> out;
-  if (src.family == IpAddress::Family::kIpv4) {
+  if (src.is_v4()) {
     const std::size_t header = 20 + spec.ipv4_options;
     out.assign(header, 0);
     out[0] = static_cast<std::uint8_t>(0x40 | header / 4);
@@ -91,8 +91,8 @@ inline std::vector<std::uint8_t> ip_packet(const PacketSpec& spec) {
     out[8] = spec.ttl;
     out[9] = spec.protocol;
     for (int i = 0; i < 4; ++i) {
-      out[12 + i] = src.bytes[i];
-      out[16 + i] = dst.bytes[i];
+      out[12 + i] = src.bytes()[i];
+      out[16 + i] = dst.bytes()[i];
     }
     for (std::size_t i = 20; i < header; ++i) out[i] = 1;  // NOP options
   } else {
@@ -100,8 +100,8 @@ inline std::vector<std::uint8_t> ip_packet(const PacketSpec& spec) {
     out[0] = 0x60;
     out[7] = spec.ttl;
     for (int i = 0; i < 16; ++i) {
-      out[8 + i] = src.bytes[i];
-      out[24 + i] = dst.bytes[i];
+      out[8 + i] = src.bytes()[i];
+      out[24 + i] = dst.bytes()[i];
     }
     std::size_t next_at = 6;
     for (const Ipv6Extension& ext : spec.ipv6_extensions) {

@@ -50,10 +50,10 @@ TEST(PeerTable, DoesNotSwapPeersWithSimilarCounts) {
 TEST(PeerTable, StaysBoundedUnderAFloodOfDistinctPeers) {
   PeerTable table(20);
   for (int i = 0; i < 100000; ++i) {
-    IpAddress address;
-    address.bytes = {10, static_cast<std::uint8_t>(i >> 16), static_cast<std::uint8_t>(i >> 8),
-                     static_cast<std::uint8_t>(i)};
-    table.record(address);
+    const std::array<std::uint8_t, 4> bytes = {10, static_cast<std::uint8_t>(i >> 16),
+                                               static_cast<std::uint8_t>(i >> 8),
+                                               static_cast<std::uint8_t>(i)};
+    table.record(IpAddress::v4(bytes));
   }
   // A heavy hitter arriving late still wins a slot.
   bool promoted = false;
