@@ -5,7 +5,6 @@
 
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
-#include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/ssl/context.hpp>
@@ -13,6 +12,7 @@
 
 #include "io_test_support.h"
 #include "loopback_server.h"
+#include "tests/support/log_capture.h"
 
 namespace connwatch::active {
 namespace {
@@ -33,25 +33,7 @@ LoopbackServer::Options first_then_ok(std::string first) {
   return options;
 }
 
-class LogCapture {
- public:
-  LogCapture() : sink_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(100)) {
-    previous_ = spdlog::default_logger();
-    spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink_));
-  }
-  ~LogCapture() { spdlog::set_default_logger(previous_); }
-  LogCapture(const LogCapture&) = delete;
-  LogCapture& operator=(const LogCapture&) = delete;
-  std::string text() const {
-    std::string all;
-    for (const auto& line : sink_->last_formatted()) all += line;
-    return all;
-  }
-
- private:
-  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_;
-  std::shared_ptr<spdlog::logger> previous_;
-};
+using connwatch::test_support::LogCapture;
 
 class HarnessTest : public ::testing::Test {
  protected:

@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
-#include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -14,6 +13,7 @@
 #include "probes/kernel/collectors.h"
 #include "probes/kernel/kernel_metrics.h"
 #include "tests/probes/kernel/testdata.h"
+#include "tests/support/log_capture.h"
 
 namespace connwatch::kernel {
 namespace {
@@ -37,23 +37,7 @@ class ProcCopy {
   fs::path root_;
 };
 
-class LogCapture {
- public:
-  LogCapture() : sink_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(100)) {
-    previous_ = spdlog::default_logger();
-    spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink_));
-  }
-  ~LogCapture() { spdlog::set_default_logger(previous_); }
-  int count(const std::string& needle) const {
-    int n = 0;
-    for (const auto& line : sink_->last_formatted()) n += line.find(needle) != std::string::npos;
-    return n;
-  }
-
- private:
-  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_;
-  std::shared_ptr<spdlog::logger> previous_;
-};
+using connwatch::test_support::LogCapture;
 
 std::string scrape(const prometheus::Registry& r) {
   return prometheus::TextSerializer().Serialize(r.Collect());
