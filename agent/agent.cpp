@@ -19,10 +19,12 @@
 #include "agent/probe_options.h"
 #include "agent/self_metrics.h"
 #include "config/loader.h"
+#include "config/probe_modules.h"
 #include "connwatch/version.h"
 #include "exporters/http_server.h"
 #include "exporters/landing_page.h"
 #include "exporters/metrics_handler.h"
+#include "exporters/probe_endpoint.h"
 #include "probes/active/probe_scheduler.h"
 #include "probes/kernel/kernel_metrics.h"
 #include "probes/kernel/kernel_poller.h"
@@ -46,6 +48,14 @@ void apply_overrides(const CliOptions& cli, config::Config& config) {
   if (cli.log_level) config.agent.log_level = *cli.log_level;
   if (cli.log_format) config.agent.log_format = *cli.log_format;
   if (cli.web_config_file) config.web.config_file = *cli.web_config_file;
+  if (cli.probe_config_file) config.probe.config_file = *cli.probe_config_file;
+}
+
+// The blackbox modules /probe serves (SPEC §3): none without a module file. Throws ConfigError
+// naming file:line:column and the module key of every problem.
+config::ProbeModules load_probe_modules(const config::Config& config) {
+  if (config.probe.config_file.empty()) return {};
+  return config::load_probe_modules_file(config.probe.config_file);
 }
 
 // "success (first_try, 1.2 ms, reused connection)" or "reset after 3 attempts: ...".
@@ -82,6 +92,12 @@ std::optional<config::Config> load_config_for(const CliOptions& cli, std::ostrea
     }
   }
   apply_overrides(cli, config);
+  try {
+    load_probe_modules(config);  // errors before anything starts; the agent reads it again
+  } catch (const config::ConfigError& e) {
+    for (const auto& message : e.messages()) err << message << '\n';
+    return std::nullopt;
+  }
   return config;
 }
 
@@ -111,6 +127,8 @@ struct Agent::Impl {
   std::unique_ptr<kernel::KernelPoller> kernel_poller;
   // Active probes run on the io_context thread, like the HTTP endpoint.
   std::unique_ptr<active::ProbeScheduler> probes;
+  // /probe: blackbox modules and the (module, target) pools kept between scrapes.
+  std::unique_ptr<exporters::ProbeEndpoint> probe_endpoint;
 
   void start_capture() {
     if (!config.capture.enabled) {
@@ -143,6 +161,17 @@ struct Agent::Impl {
     probes = std::make_unique<active::ProbeScheduler>(io, *registry, config.targets);
     probes->start();
     if (config.targets.empty()) spdlog::info("no [[target]] configured: no active probes");
+    config::ProbeModules modules;
+    try {
+      modules = load_probe_modules(config);  // load_config_for checked it a moment ago
+    } catch (const config::ConfigError& e) {
+      for (const auto& message : e.messages()) spdlog::error("/probe: {}", message);
+    }
+    if (!config.probe.config_file.empty()) {
+      spdlog::info("/probe: {} module(s) from {}", modules.size(), config.probe.config_file);
+    }
+    probe_endpoint = std::make_unique<exporters::ProbeEndpoint>(
+        io.get_executor(), *registry, config.probe, config.pool, std::move(modules));
   }
 
   // Applies a reloaded [capture] to the running capture, keeping its flows, peer table and
@@ -197,6 +226,7 @@ struct Agent::Impl {
     if (capture) capture->stop();
     if (kernel_poller) kernel_poller->stop();
     if (probes) probes->stop();
+    if (probe_endpoint) probe_endpoint->stop();
   }
 
   // Loads the config file again and applies it. Every failure on the way (a file or directory the
@@ -244,6 +274,9 @@ struct Agent::Impl {
     }
     config::Config next = defaults ? config::Config{} : config::load_config_file(path);
     apply_overrides(cli, next);
+    // The module file is part of the config: a broken one fails the reload (ConfigError, with
+    // file:line:column and key) before anything changed, and the running modules stay.
+    config::ProbeModules modules = load_probe_modules(next);
     if (!(next.agent.listen.to_string() == config.agent.listen.to_string())) {
       spdlog::warn("agent.listen changed to {}; it takes effect at the next restart",
                    next.agent.listen.to_string());
@@ -268,6 +301,15 @@ struct Agent::Impl {
     config::Config previous = std::exchange(config, std::move(next));
     if (!(config.sockets == previous.sockets)) start_kernel();
     if (!(config.targets == previous.targets)) probes->reconfigure(config.targets);
+    if (probe_endpoint) {
+      const bool changed = !(modules == probe_endpoint->modules()) ||
+                           !(config.probe == previous.probe) || !(config.pool == previous.pool);
+      probe_endpoint->reconfigure(std::move(modules), config.probe, config.pool);
+      if (changed && !config.probe.config_file.empty()) {
+        spdlog::info("/probe: {} module(s) from {}", probe_endpoint->modules().size(),
+                     config.probe.config_file);
+      }
+    }
     set_log_level(config.agent.log_level);
     set_log_format(config.agent.log_format);
     return true;
@@ -310,6 +352,7 @@ struct Agent::Impl {
                                       exporters::render_landing_page(landing_info()),
                                       "text/html; charset=utf-8");
     });
+    server->route("/probe", probe_endpoint->handler());
     server->route("/-/healthy", [](const exporters::Request& request) {
       return exporters::text_response(request, http::status::ok, "Healthy\n");
     });
@@ -387,6 +430,7 @@ struct Agent::Impl {
                                                              : config.source.string()}});
     io.run();
     probes.reset();
+    probe_endpoint.reset();
     server.reset();
     capture.reset();
     kernel_poller.reset();

@@ -96,6 +96,7 @@ std::optional<CliOptions> parse_cli(int argc, const char* const* argv, std::ostr
       "Usage:\n"
       "  agent [--config.file FILE] [--web.listen-address ADDR:PORT] [--web.config.file FILE]\n"
       "        [--log.level LEVEL] [--log.format logfmt|json]\n"
+      "        [--probe.config.file BLACKBOX.yml]\n"
       "  agent --diagnose [--config.file FILE] [--target URL]... [--duration SECONDS]\n"
       "                   [--interface IFACE] [--netns NAME] [--format text|json]\n"
       "                   [--push-gateway URL] [--textfile FILE.prom]\n"
@@ -107,8 +108,8 @@ std::optional<CliOptions> parse_cli(int argc, const char* const* argv, std::ostr
       "3 runtime failure.");
 
   bool help = false, version = false, diagnose = false, check_config = false;
-  std::string config_path, listen, web_config, log_level, log_format, duration, format, interface,
-      replay;
+  std::string config_path, listen, web_config, probe_config, log_level, log_format, duration,
+      format, interface, replay;
   app.add_flag("-h,--help", help, "Print this help and exit");
   app.add_flag("--version", version, "Print the version and exit");
   app.add_option("--config.file,--config", config_path,
@@ -119,6 +120,9 @@ std::optional<CliOptions> parse_cli(int argc, const char* const* argv, std::ostr
       ->type_name("ADDR:PORT");
   app.add_option("--web.config.file", web_config,
                  "exporter-toolkit web config (YAML: TLS, client certificates, basic auth)")
+      ->type_name("FILE");
+  app.add_option("--probe.config.file", probe_config,
+                 "blackbox_exporter modules (YAML) for /probe?target=&module=")
       ->type_name("FILE");
   app.add_option("--log.level,--log-level", log_level, "debug | info | warn | error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
@@ -204,6 +208,7 @@ std::optional<CliOptions> parse_cli(int argc, const char* const* argv, std::ostr
     options.listen = *address;
   }
   if (!web_config.empty()) options.web_config_file = web_config;
+  if (!probe_config.empty()) options.probe_config_file = probe_config;
   if (!log_format.empty()) {
     options.log_format =
         log_format == "json" ? config::LogFormat::kJson : config::LogFormat::kLogfmt;

@@ -21,11 +21,12 @@ struct CliOptions {
   Mode mode = Mode::kRun;
   // Each overrides its config key when given (node_exporter's names; v0.1's as aliases).
   std::optional<std::string> config_path;  // --config.file (--config); unset = the default path
-  std::optional<config::ListenAddress> listen;  // --web.listen-address (--listen)
-  std::optional<std::string> web_config_file;   // --web.config.file: web.config_file
-  std::optional<config::LogLevel> log_level;    // --log.level (--log-level)
-  std::optional<config::LogFormat> log_format;  // --log.format
-  std::vector<std::string> targets;             // --diagnose --target URL...
+  std::optional<config::ListenAddress> listen;   // --web.listen-address (--listen)
+  std::optional<std::string> web_config_file;    // --web.config.file: web.config_file
+  std::optional<std::string> probe_config_file;  // --probe.config.file: probe.config_file
+  std::optional<config::LogLevel> log_level;     // --log.level (--log-level)
+  std::optional<config::LogFormat> log_format;   // --log.format
+  std::vector<std::string> targets;              // --diagnose --target URL...
   std::chrono::milliseconds duration{std::chrono::seconds(10)};
   std::optional<std::string> interface;
   // --diagnose --netns NAME: measure inside that network namespace only (its `netns` name, SPEC

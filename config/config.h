@@ -128,12 +128,27 @@ struct Target {
   std::map<std::string, std::string> headers;  // sent as given; Host here replaces the URL's
   std::string body;                            // request body (Content-Length is set)
   std::string fail_if_body_not_matches;        // PCRE2 regex (config/regex.h); empty: none
+  // More regexes the body must match, each of them (a blackbox module's
+  // fail_if_body_not_matches_regexp list, for /probe); the TOML has only the one key above.
+  std::vector<std::string> fail_if_body_not_matches_more;
   IpProtocol ip_protocol = IpProtocol::kAuto;
   TlsSettings tls;
   PoolSettings pool;    // [pool] with this target's overrides applied
   RetrySettings retry;  // [retry] with this target's overrides applied
 
   bool operator==(const Target&) const = default;
+};
+
+// The /probe endpoint (SPEC §3 [probe]): blackbox_exporter modules, and how many (module, target)
+// pools stay warm between scrapes.
+struct ProbeSettings {
+  // A blackbox_exporter configuration (YAML `modules:`, config/probe_modules.h). A relative path
+  // is relative to the TOML file's directory. --probe.config.file overrides it. Empty: /probe
+  // answers 400 for every module.
+  std::string config_file;
+  int max_pools = 1000;  // (module, target) pools kept between scrapes; LRU eviction beyond
+
+  bool operator==(const ProbeSettings&) const = default;
 };
 
 struct Config {
@@ -144,6 +159,7 @@ struct Config {
   SocketsSettings sockets;
   PoolSettings pool;
   RetrySettings retry;
+  ProbeSettings probe;
   std::vector<Target> targets;
 };
 

@@ -385,6 +385,19 @@ void read_web(TableReader& r, WebSettings& web) {
   }
 }
 
+void read_probe(TableReader& r, ProbeSettings& probe) {
+  if (const toml::node* node = r.find("config_file")) {
+    r.read("config_file", probe.config_file);
+    const auto& source = node->source().path;
+    if (!probe.config_file.empty() && source &&
+        std::filesystem::path(probe.config_file).is_relative()) {
+      probe.config_file =
+          (std::filesystem::path(*source).parent_path() / probe.config_file).string();
+    }
+  }
+  r.read("max_pools", probe.max_pools, 1, 1000000);
+}
+
 // An established flow kept for less time than an opening one would be forgotten while quiet,
 // which is what established_timeout exists to prevent (SPEC §3).
 void check_capture(TableReader& r, const CaptureSettings& capture) {
@@ -609,6 +622,7 @@ Config build(const toml::table& root, const std::string& source_name) {
          read_retry(r, c.retry);
          check_retry(r, c.retry);
        }},
+      {"probe", [](TableReader& r, Config& c) { read_probe(r, c.probe); }},
   };
   for (const auto& [name, reader] : sections) {
     if (const toml::table* table = top.subtable(name)) {

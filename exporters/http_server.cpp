@@ -118,31 +118,34 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
   tcp::acceptor acceptor;
   WebConfigWatcher web_config;
   std::map<std::string, Handler> routes;
+  std::map<std::string, AsyncHandler> async_routes;
   ConnectionTable connections;
   bool stopped = false;
 
-  Response dispatch(const Request& request, const ActiveWebConfig& web) {
-    Response response = route_request(request, web);
-    for (const auto& [name, value] : web.config.headers) response.set(name, value);
-    return response;
+  asio::awaitable<Response> dispatch(const Request& request,
+                                     std::shared_ptr<const ActiveWebConfig> web) {
+    Response response = co_await route_request(request, *web);
+    for (const auto& [name, value] : web->config.headers) response.set(name, value);
+    co_return response;
   }
 
-  Response route_request(const Request& request, const ActiveWebConfig& web) {
+  asio::awaitable<Response> route_request(const Request& request, const ActiveWebConfig& web) {
     if (!web.rate_limit->allow()) {
-      return text_response(request, http::status::too_many_requests, "Too Many Requests\n");
+      co_return text_response(request, http::status::too_many_requests, "Too Many Requests\n");
     }
     if (!web.auth->allows(request[http::field::authorization])) {
       Response response = text_response(request, http::status::unauthorized, "Unauthorized\n");
       response.set(http::field::www_authenticate, "Basic realm=\"connwatch\"");
-      return response;
+      co_return response;
     }
     const std::string_view target = request.target();
     const std::string path(target.substr(0, target.find('?')));
-    const auto it = routes.find(path);
-    if (it == routes.end()) {
-      return text_response(request, http::status::not_found, "404 page not found\n");
+    if (const auto it = routes.find(path); it != routes.end()) co_return it->second(request);
+    if (const auto it = async_routes.find(path); it != async_routes.end()) {
+      const AsyncHandler handler = it->second;  // a route() meanwhile must not pull it away
+      co_return co_await handler(request);
     }
-    return it->second(request);
+    co_return text_response(request, http::status::not_found, "404 page not found\n");
   }
 
   asio::awaitable<void> accept_loop() {
@@ -255,7 +258,7 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
       Request request = parser.release();
       // Users, headers and the rate limit as the file says now; the TLS context stays the one
       // the connection was accepted with.
-      Response response = dispatch(request, *web_config.current());
+      Response response = co_await dispatch(request, web_config.current());
       tcp_layer.expires_after(kWriteTimeout);
       co_await http::async_write(stream, response, asio::redirect_error(asio::use_awaitable, ec));
       if (ec || response.need_eof()) break;
@@ -325,6 +328,10 @@ HttpServer::~HttpServer() { stop(); }
 
 void HttpServer::route(std::string path, Handler handler) {
   state_->routes[std::move(path)] = std::move(handler);
+}
+
+void HttpServer::route(std::string path, AsyncHandler handler) {
+  state_->async_routes[std::move(path)] = std::move(handler);
 }
 
 void HttpServer::start() { asio::co_spawn(state_->io, state_->accept_loop(), asio::detached); }

@@ -3,6 +3,10 @@
 // and /metrics is one handler among them (see metrics_handler.h).
 #pragma once
 
+#include <utility>  // before awaitable.hpp: Boost 1.74's uses std::exchange without including it
+// clang-format off
+#include <boost/asio/awaitable.hpp>
+// clang-format on
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http/message.hpp>
@@ -21,6 +25,9 @@ namespace connwatch::exporters {
 using Request = boost::beast::http::request<boost::beast::http::string_body>;
 using Response = boost::beast::http::response<boost::beast::http::string_body>;
 using Handler = std::function<Response(const Request&)>;
+// A handler that waits for something (a probe) before it answers; it runs on the io_context like
+// every other, other connections are served meanwhile.
+using AsyncHandler = std::function<boost::asio::awaitable<Response>(const Request&)>;
 
 // A plain-text response with the status and body given, for handlers and errors alike.
 Response text_response(const Request& request, boost::beast::http::status status, std::string body,
@@ -49,6 +56,7 @@ class HttpServer {
 
   // Routes an exact path to a handler; a request to any other path gets 404.
   void route(std::string path, Handler handler);
+  void route(std::string path, AsyncHandler handler);
 
   void start();
   // Stops accepting and closes every open connection; pending handlers finish on the loop.

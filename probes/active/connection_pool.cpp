@@ -402,10 +402,12 @@ void ConnectionPool::drain_old_addresses() {
                         resolver_.host(), now_at, drained));
 }
 
-asio::awaitable<Lease> ConnectionPool::acquire(AttemptTimings& timings, bool require_new) {
+asio::awaitable<Lease> ConnectionPool::acquire(AttemptTimings& timings, bool require_new,
+                                               std::optional<Clock::time_point> not_after) {
   const auto self = shared_from_this();  // the pool outlives this coroutine
   Lease lease;
-  const auto deadline_at = Clock::now() + options_.settings.connect_timeout;
+  auto deadline_at = Clock::now() + options_.settings.connect_timeout;
+  if (not_after && *not_after < deadline_at) deadline_at = *not_after;
   if (stopped_) {
     lease.error = ProbeError::kPoolStopped;
     co_return lease;

@@ -92,9 +92,11 @@ class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
   ConnectionPool& operator=(const ConnectionPool&) = delete;
 
   // A healthy idle connection (most recently used first), or a new one: resolve if needed, connect,
-  // TLS handshake, all within connect_timeout. `require_new` skips the idle ones (the resend after
-  // a stale reuse). Waits for a slot when max_connections are open and none is idle.
-  boost::asio::awaitable<Lease> acquire(AttemptTimings& timings, bool require_new = false);
+  // TLS handshake, all within connect_timeout (and before `not_after` when given: a /probe
+  // scrape's deadline). `require_new` skips the idle ones (the resend after a stale reuse). Waits
+  // for a slot when max_connections are open and none is idle.
+  boost::asio::awaitable<Lease> acquire(AttemptTimings& timings, bool require_new = false,
+                                        std::optional<Clock::time_point> not_after = std::nullopt);
 
   // Gives a leased connection back: it becomes idle, or is closed (not reusable, retired, or the
   // idle timeout in force is zero). Ignored for a connection the pool already closed.

@@ -91,6 +91,7 @@ asio::awaitable<Exchange> exchange_on(Stream& stream, PooledConnection& connecti
   }
   const auto& head = parser.get();
   exchange.status = head.result_int();
+  exchange.version = static_cast<int>(head.version());
   if (const auto it = head.find(http::field::keep_alive); it != head.end()) {
     exchange.keep_alive_timeout = parse_keep_alive_timeout(it->value());
   }
@@ -106,7 +107,7 @@ asio::awaitable<Exchange> exchange_on(Stream& stream, PooledConnection& connecti
     co_await http::async_read(stream, buffer, parser,
                               asio::redirect_error(asio::use_awaitable, ec));
     if (ec == http::error::need_buffer) ec = {};
-    if (r.body_regex && body.size() < kMaxMatchedBody) {
+    if (!r.body_regexes.empty() && body.size() < kMaxMatchedBody) {
       const std::size_t got = sizeof scratch - parser.get().body().size;
       body.append(scratch, std::min(got, kMaxMatchedBody - body.size()));
     }
@@ -119,12 +120,14 @@ asio::awaitable<Exchange> exchange_on(Stream& stream, PooledConnection& connecti
     co_return exchange;
   }
   exchange.reusable = parser.keep_alive();
-  if (r.body_regex) {
+  for (const auto& regex : r.body_regexes) {
     std::string error;  // PCRE2's match limits: a mismatch, not a crash
-    exchange.body_matched = r.body_regex->search(body, error);
+    exchange.body_matched = regex.search(body, error);
     if (!exchange.body_matched) {
-      exchange.body_error = error.empty() ? "the body does not match fail_if_body_not_matches"
+      exchange.body_error = error.empty() ? "the body does not match fail_if_body_not_matches \"" +
+                                                regex.pattern() + "\""
                                           : "fail_if_body_not_matches: " + error;
+      break;
     }
   }
   co_return exchange;

@@ -76,10 +76,16 @@ ProbeRequest make_probe_request(const config::Target& target) {
   request.user_agent = std::string("connwatch/") + kVersion;
   request.headers.assign(target.headers.begin(), target.headers.end());
   request.body = target.body;
+  std::vector<std::string> patterns = target.fail_if_body_not_matches_more;
   if (!target.fail_if_body_not_matches.empty()) {
-    // The loader compiled it once already; a pattern that fails here checks nothing.
+    patterns.insert(patterns.begin(), target.fail_if_body_not_matches);
+  }
+  for (const auto& pattern : patterns) {
+    // The loaders compiled each once already; a pattern that fails here checks nothing.
     config::Regex::CompileError error;
-    request.body_regex = config::Regex::compile(target.fail_if_body_not_matches, error);
+    if (auto regex = config::Regex::compile(pattern, error)) {
+      request.body_regexes.push_back(std::move(*regex));
+    }
   }
   return request;
 }
@@ -174,12 +180,13 @@ void ProbeHarness::observe(const AttemptTimings& timings) {
   if (timings.transfer) metrics_->phase(Phase::kTransfer, *timings.transfer);
 }
 
-asio::awaitable<ProbeHarness::Attempt> ProbeHarness::attempt(std::shared_ptr<ConnectionPool> pool,
-                                                             bool idempotent) {
+asio::awaitable<ProbeHarness::Attempt> ProbeHarness::attempt(
+    std::shared_ptr<ConnectionPool> pool, bool idempotent,
+    std::optional<Clock::time_point> deadline_at) {
   Attempt result;
   for (bool resend = false;; resend = true) {
     AttemptTimings timings;
-    const Lease lease = co_await pool->acquire(timings, resend);
+    const Lease lease = co_await pool->acquire(timings, resend, deadline_at);
     if (pool->stopped()) {
       result.abandoned = true;
       co_return result;
@@ -188,16 +195,26 @@ asio::awaitable<ProbeHarness::Attempt> ProbeHarness::attempt(std::shared_ptr<Con
     if (!lease.connection) {
       result.outcome = classify(lease.error, {lease.phase, lease.deadline_expired, 0, true});
       result.error = lease.error.message();
+      if (const auto& addresses = pool->resolver().addresses(); !addresses.empty()) {
+        result.ip_family = addresses.front().address().is_v6() ? 6 : 4;
+      }
+      result.timings = timings;
       observe(timings);
       co_return result;
     }
     const auto connection = lease.connection;
     result.peer = endpoint_text(connection->peer);
+    result.ip_family = connection->peer.address().is_v6() ? 6 : 4;
+    if (auto* tls = connection->tls()) result.tls = tls_peer_info(tls->native_handle());
     Exchange exchange;
     bool expired = false;
     {
-      // request_timeout bounds the whole exchange; closing the socket ends any pending I/O.
-      Deadline deadline(executor_, target_.pool.request_timeout, [pool, connection] {
+      // request_timeout bounds the whole exchange (and the probe's budget, when it has one);
+      // closing the socket ends any pending I/O.
+      auto timeout = std::chrono::duration_cast<Clock::duration>(target_.pool.request_timeout);
+      if (deadline_at)
+        timeout = std::clamp(*deadline_at - Clock::now(), Clock::duration{}, timeout);
+      Deadline deadline(executor_, timeout, [pool, connection] {
         pool->record_tcp_info(*connection);  // what it retransmitted while nothing answered
         boost::system::error_code ignored;
         connection->socket().close(ignored);
@@ -233,6 +250,7 @@ asio::awaitable<ProbeHarness::Attempt> ProbeHarness::attempt(std::shared_ptr<Con
     result.outcome = classify(exchange.error, {exchange.phase, expired, exchange.status, expected,
                                                exchange.body_matched});
     result.status = exchange.status;
+    result.http_version = exchange.version;
     result.retry_after = exchange.retry_after;
     if (exchange.error) result.error = expired ? "request timeout" : exchange.error.message();
     if (result.outcome == Outcome::kHttpStatus) {
@@ -244,17 +262,30 @@ asio::awaitable<ProbeHarness::Attempt> ProbeHarness::attempt(std::shared_ptr<Con
     how.server_keep_alive = exchange.keep_alive_timeout;
     how.reason = close_reason_for(exchange.error, expired);
     pool->release(connection, how);
+    result.timings = timings;
     observe(timings);
     co_return result;
   }
 }
 
-asio::awaitable<std::optional<ProbeReport>> ProbeHarness::run() {
+namespace {
+
+std::optional<double> seconds_of(const std::optional<Clock::duration>& d) {
+  if (!d) return std::nullopt;
+  return std::chrono::duration<double>(*d).count();
+}
+
+}  // namespace
+
+asio::awaitable<std::optional<ProbeReport>> ProbeHarness::run(
+    std::optional<Clock::duration> budget) {
   const auto self = shared_from_this();
   if (stopped_ || prober_ == nullptr) co_return std::nullopt;
   ProbeReport report;
   report.started_at = std::chrono::system_clock::now();
   const auto started = Clock::now();
+  std::optional<Clock::time_point> deadline_at;
+  if (budget) deadline_at = started + *budget;
   const auto pool = pool_;  // a reconfigure() may replace pool_ meanwhile
   budget_.on_probe();
   backoff_.reset();
@@ -262,7 +293,7 @@ asio::awaitable<std::optional<ProbeReport>> ProbeHarness::run() {
       target_.url.scheme == config::Scheme::kTcp || is_idempotent_method(request_.method);
   const int max_attempts = std::max(1, target_.retry.max_attempts);
   for (;;) {
-    const Attempt a = co_await attempt(pool, idempotent);
+    const Attempt a = co_await attempt(pool, idempotent, deadline_at);
     if (a.abandoned || stopped_) co_return std::nullopt;
     ++report.attempts;
     report.stale_resends += a.stale_resends;
@@ -271,6 +302,18 @@ asio::awaitable<std::optional<ProbeReport>> ProbeHarness::run() {
     report.connection_reused = a.reused;
     report.peer = a.peer;
     report.error = a.error;
+    report.phase_seconds[index_of(Phase::kResolve)] = seconds_of(a.timings.resolve);
+    report.phase_seconds[index_of(Phase::kConnect)] = seconds_of(a.timings.connect);
+    report.phase_seconds[index_of(Phase::kTls)] = seconds_of(a.timings.tls);
+    report.phase_seconds[index_of(Phase::kProcessing)] = seconds_of(a.timings.processing);
+    report.phase_seconds[index_of(Phase::kTransfer)] = seconds_of(a.timings.transfer);
+    report.ip_family = a.ip_family;
+    report.http_version = a.http_version;
+    report.tls = a.tls.has_value();
+    if (a.tls) {
+      report.tls_earliest_cert_expiry = a.tls->earliest_cert_expiry;
+      report.tls_version = a.tls->version;
+    }
     metrics_->attempt(a.outcome);
     if (a.outcome == Outcome::kSuccess) {
       report.success = true;
@@ -286,6 +329,10 @@ asio::awaitable<std::optional<ProbeReport>> ProbeHarness::run() {
       break;
     }
     auto delay = std::chrono::duration_cast<std::chrono::microseconds>(backoff_.next());
+    if (deadline_at && Clock::now() + delay >= *deadline_at) {
+      report.result = ProbeResult::kExhausted;  // no time left in the budget for another attempt
+      break;
+    }
     if (a.retry_after) {
       // The server asked (Retry-After): a floor, with the jittered backoff above it so that clients
       // told the same time do not all come back at once (TCP-NOTES §6, RFC 9110 §10.2.3).

@@ -21,6 +21,7 @@
 #include "probes/active/probe_report.h"
 #include "probes/active/prober_registry.h"
 #include "probes/active/retry_budget.h"
+#include "probes/active/tls_peer_info.h"
 
 namespace connwatch::active {
 
@@ -37,8 +38,11 @@ class ProbeHarness : public std::enable_shared_from_this<ProbeHarness> {
   ProbeHarness& operator=(const ProbeHarness&) = delete;
 
   // One logical probe: attempts, retries, metrics. A probe cut short by stop() or by a
-  // reconfigure() that replaced the pool records nothing and returns nullopt.
-  boost::asio::awaitable<std::optional<ProbeReport>> run();
+  // reconfigure() that replaced the pool records nothing and returns nullopt. `budget` bounds the
+  // whole probe on top of connect_timeout and request_timeout (a /probe scrape's deadline): past
+  // it the attempt ends as a timeout and no retry starts.
+  boost::asio::awaitable<std::optional<ProbeReport>> run(
+      std::optional<std::chrono::steady_clock::duration> budget = std::nullopt);
 
   // Applies a reloaded config of the same target: the pool (and its connections) survive unless
   // the URL's scheme, host or port or the [pool] settings changed.
@@ -65,6 +69,10 @@ class ProbeHarness : public std::enable_shared_from_this<ProbeHarness> {
   struct Attempt {
     Outcome outcome = Outcome::kOther;
     int status = 0;
+    int http_version = 0;
+    int ip_family = 0;
+    AttemptTimings timings;
+    std::optional<TlsPeerInfo> tls;
     bool reused = false;
     bool abandoned = false;  // the pool stopped underneath
     int stale_resends = 0;
@@ -72,7 +80,9 @@ class ProbeHarness : public std::enable_shared_from_this<ProbeHarness> {
     std::string peer;
     std::string error;
   };
-  boost::asio::awaitable<Attempt> attempt(std::shared_ptr<ConnectionPool> pool, bool idempotent);
+  boost::asio::awaitable<Attempt> attempt(
+      std::shared_ptr<ConnectionPool> pool, bool idempotent,
+      std::optional<std::chrono::steady_clock::time_point> deadline_at);
   void observe(const AttemptTimings& timings);
   std::shared_ptr<ConnectionPool> make_pool() const;
   void warn_once(unsigned bit, const std::string& message);

@@ -1,7 +1,9 @@
 // What one logical probe of a target did: its result, its last attempt's outcome, its retries.
 #pragma once
 
+#include <array>
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,6 +26,15 @@ struct ProbeReport {
   bool connection_reused = false;  // the last attempt ran on a pooled connection
   std::string peer;                // the address the last attempt talked to, "ip:port"
   std::string error;               // the last attempt's error, empty on success
+
+  // The last attempt in detail, for /probe's answer (blackbox_exporter's families):
+  // its phase times in seconds, by index_of(Phase); a phase that did not run is empty.
+  std::array<std::optional<double>, kAllPhases.size()> phase_seconds{};
+  int ip_family = 0;     // 4 or 6: the address it talked to (or would have); 0 before resolving
+  int http_version = 0;  // 10, 11 from the status line; 0 without one
+  bool tls = false;      // it ran over TLS (the handshake completed)
+  std::optional<std::int64_t> tls_earliest_cert_expiry;  // Unix seconds, tls only
+  std::string tls_version;                               // "TLS 1.3"; tls only
 };
 
 }  // namespace connwatch::active

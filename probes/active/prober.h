@@ -25,8 +25,9 @@ struct ProbeRequest {
   std::string user_agent;
   std::vector<std::pair<std::string, std::string>> headers;  // after the defaults; may replace them
   std::string body;                                          // sent with Content-Length when set
-  // fail_if_body_not_matches, compiled once; null: the body is read and discarded unchecked.
-  std::optional<config::Regex> body_regex;
+  // fail_if_body_not_matches (and a module's further ones), compiled once; every one must match.
+  // Empty: the body is read and discarded unchecked.
+  std::vector<config::Regex> body_regexes;
 };
 
 // What one exchange saw.
@@ -35,7 +36,8 @@ struct Exchange {
   Phase phase = Phase::kProcessing;  // where it failed
   bool response_started = false;     // at least one response byte arrived
   int status = 0;                    // 0: no status line
-  bool body_matched = true;          // the complete body matched request.body_regex (if any)
+  int version = 0;                   // HTTP version of the status line: 10, 11; 0: none
+  bool body_matched = true;          // the complete body matched request.body_regexes (if any)
   std::string body_error;            // why body_matched is false, for the probe's error text
   bool reusable = false;             // complete, and the server keeps the connection open
   std::optional<std::chrono::seconds> keep_alive_timeout;         // Keep-Alive: timeout=N

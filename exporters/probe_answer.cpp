@@ -1,0 +1,99 @@
+#include "exporters/probe_answer.h"
+
+#include <prometheus/metric_family.h>
+#include <prometheus/text_serializer.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace connwatch::exporters {
+
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+
+ClientMetric gauge(double value, std::vector<ClientMetric::Label> labels = {}) {
+  ClientMetric metric;
+  metric.label = std::move(labels);
+  metric.gauge.value = value;
+  return metric;
+}
+
+MetricFamily family(std::string name, std::string help, std::vector<ClientMetric> metrics) {
+  MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = prometheus::MetricType::Gauge;
+  f.metric = std::move(metrics);
+  return f;
+}
+
+double phase(const active::ProbeReport& report, active::Phase p) {
+  return report.phase_seconds[active::index_of(p)].value_or(0.0);
+}
+
+}  // namespace
+
+std::string render_probe_answer(config::ProberKind prober, const active::ProbeReport& report) {
+  using active::Outcome;
+  using active::Phase;
+  std::vector<MetricFamily> families;
+  families.push_back(family("probe_success", "Whether the probe succeeded (1) or not (0)",
+                            {gauge(report.success ? 1 : 0)}));
+  families.push_back(family("probe_duration_seconds", "How long the probe took, in seconds",
+                            {gauge(report.duration_seconds)}));
+  families.push_back(family("probe_dns_lookup_time_seconds",
+                            "Time the probe spent resolving the target's name, in seconds (0: "
+                            "the pool's earlier resolution still held)",
+                            {gauge(phase(report, Phase::kResolve))}));
+  families.push_back(family("probe_ip_protocol",
+                            "IP version of the address probed: 4 or 6 (0: none was known)",
+                            {gauge(report.ip_family)}));
+  families.push_back(family("probe_failed_due_to_regex",
+                            "Whether the probe failed because the body did not match",
+                            {gauge(report.outcome == Outcome::kBodyMismatch ? 1 : 0)}));
+  if (prober == config::ProberKind::kHttp) {
+    families.push_back(family("probe_http_status_code",
+                              "HTTP status of the response, 0 when no status line arrived",
+                              {gauge(report.http_status)}));
+    std::vector<ClientMetric> phases;
+    for (const Phase p : active::kAllPhases) {
+      phases.push_back(gauge(phase(report, p), {{"phase", std::string(active::to_string(p))}}));
+    }
+    families.push_back(family("probe_http_duration_seconds",
+                              "Duration of each phase of the HTTP request, in seconds (connect "
+                              "and tls are 0 on a reused connection)",
+                              std::move(phases)));
+    families.push_back(family("probe_http_version", "HTTP version of the response (0: none)",
+                              {gauge(report.http_version / 10.0)}));
+    families.push_back(
+        family("probe_http_ssl", "Whether the request went over TLS", {gauge(report.tls ? 1 : 0)}));
+  }
+  if (report.tls && report.tls_earliest_cert_expiry) {
+    families.push_back(family("probe_ssl_earliest_cert_expiry",
+                              "Earliest notAfter of the certificates the server sent, Unix seconds",
+                              {gauge(static_cast<double>(*report.tls_earliest_cert_expiry))}));
+  }
+  if (report.tls && !report.tls_version.empty()) {
+    families.push_back(family("probe_tls_version_info", "The TLS version the connection uses",
+                              {gauge(1, {{"version", report.tls_version}})}));
+  }
+  if (!report.success) {
+    families.push_back(
+        family("probe_failure_info",
+               "Why the probe failed: 1 for its outcome (connwatch's closed set of "
+               "connwatch_probe_attempts_total)",
+               {gauge(1, {{"outcome", std::string(active::to_string(report.outcome))}})}));
+  }
+  families.push_back(family("connwatch_probe_connection",
+                            "The connection the probe ran on: new, or reused from the "
+                            "(module, target) pool kept between scrapes",
+                            {gauge(report.connection_reused ? 0 : 1, {{"connection", "new"}}),
+                             gauge(report.connection_reused ? 1 : 0, {{"connection", "reused"}})}));
+  std::sort(families.begin(), families.end(),
+            [](const MetricFamily& a, const MetricFamily& b) { return a.name < b.name; });
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+}  // namespace connwatch::exporters

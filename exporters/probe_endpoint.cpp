@@ -1,0 +1,97 @@
+#include "exporters/probe_endpoint.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "exporters/probe_answer.h"
+#include "exporters/probe_request.h"
+#include "probes/active/module_target.h"
+
+namespace connwatch::exporters {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+
+ProbeEndpoint::ProbeEndpoint(const asio::any_io_executor& executor, prometheus::Registry& registry,
+                             const config::ProbeSettings& settings,
+                             const config::PoolSettings& pool, config::ProbeModules modules)
+    : modules_(std::move(modules)),
+      have_module_file_(!settings.config_file.empty()),
+      pools_(executor, registry, static_cast<std::size_t>(settings.max_pools), pool) {}
+
+void ProbeEndpoint::reconfigure(config::ProbeModules modules, const config::ProbeSettings& settings,
+                                const config::PoolSettings& pool) {
+  modules_ = std::move(modules);
+  have_module_file_ = !settings.config_file.empty();
+  pools_.reconfigure(modules_, static_cast<std::size_t>(settings.max_pools), pool);
+}
+
+AsyncHandler ProbeEndpoint::handler() {
+  return [this](const Request& request) { return handle(request); };
+}
+
+asio::awaitable<Response> ProbeEndpoint::handle(const Request& request) {
+  if (request.method() != http::verb::get && request.method() != http::verb::head) {
+    auto response =
+        text_response(request, http::status::method_not_allowed, "only GET and HEAD are allowed\n");
+    response.set(http::field::allow, "GET, HEAD");
+    co_return response;
+  }
+  const auto bad_request = [&](const std::string& why) {
+    spdlog::debug("/probe: 400 for {}: {}", std::string(request.target()), why);
+    return text_response(request, http::status::bad_request, why + "\n");
+  };
+  std::string error;
+  const auto query = parse_probe_query(request.target(), error);
+  if (!query) co_return bad_request(error);
+  const auto module = modules_.find(query->module);
+  if (module == modules_.end()) {
+    co_return bad_request(
+        have_module_file_
+            ? fmt::format("Unknown module \"{}\" (the module file defines {} module(s))",
+                          query->module, modules_.size())
+            : fmt::format("Unknown module \"{}\": no module file (give --probe.config.file or "
+                          "[probe] config_file)",
+                          query->module));
+  }
+  const auto target =
+      active::make_module_target(module->second, query->target, pools_.pool_settings(), error);
+  if (!target) co_return bad_request(error);
+  std::optional<std::string_view> header;
+  if (const auto it = request.find("X-Prometheus-Scrape-Timeout-Seconds"); it != request.end()) {
+    header = it->value();
+  }
+  const auto timeout = probe_timeout(header, module->second.timeout, kProbeTimeoutOffset, error);
+  if (!timeout) co_return bad_request(error);
+
+  // Kept for the answer: a reload may replace the module while the probe runs.
+  const config::ProberKind prober = module->second.prober;
+  const auto budget = std::chrono::duration_cast<std::chrono::steady_clock::duration>(*timeout);
+  const auto started = std::chrono::steady_clock::now();
+  std::optional<active::ProbeReport> report =
+      co_await pools_.probe(query->module, query->target, *target, budget);
+  if (!report) {
+    // Its pool closed underneath (a reload removed the module, or shutdown).
+    report.emplace();
+    report->outcome = active::Outcome::kOther;
+    report->error = "the probe's pool was closed (reload or shutdown)";
+    report->duration_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  }
+  spdlog::debug("/probe module {} target {}: {} in {:.3f} s ({} connection){}{}", query->module,
+                query->target, active::to_string(report->outcome), report->duration_seconds,
+                report->connection_reused ? "reused" : "new", report->error.empty() ? "" : ": ",
+                report->error);
+  auto response = text_response(request, http::status::ok, render_probe_answer(prober, *report),
+                                "text/plain; version=0.0.4; charset=utf-8");
+  if (request.method() == http::verb::head) {
+    const auto length = response.body().size();
+    response.body().clear();
+    response.content_length(length);
+  }
+  co_return response;
+}
+
+}  // namespace connwatch::exporters

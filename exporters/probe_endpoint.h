@@ -1,0 +1,53 @@
+// GET /probe?target=...&module=... (SPEC §3, Prometheus-driven probing): the blackbox_exporter
+// endpoint, served by the agent's HTTP server (so web-config TLS, client certificates and basic
+// auth guard it like /metrics). Each request probes its (module, target) once through the pool
+// ProbePools keeps for it and answers with that probe's families (probe_answer.h).
+//
+// Answers: 200 with the families (probe_success 0 is still a 200, as in blackbox); 400 with a
+// one-line reason for a missing target, an unknown module, a target the module cannot take or an
+// unparsable X-Prometheus-Scrape-Timeout-Seconds; 405 for a method other than GET or HEAD.
+#pragma once
+
+#include <prometheus/registry.h>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <memory>
+
+#include "config/config.h"
+#include "config/probe_modules.h"
+#include "exporters/http_server.h"
+#include "probes/active/probe_pools.h"
+
+namespace connwatch::exporters {
+
+class ProbeEndpoint {
+ public:
+  // Registers the pools' families in `registry` (startup only: may throw). `modules` may be empty
+  // (no module file): every request is then a 400 naming --probe.config.file.
+  ProbeEndpoint(const boost::asio::any_io_executor& executor, prometheus::Registry& registry,
+                const config::ProbeSettings& settings, const config::PoolSettings& pool,
+                config::ProbeModules modules);
+  ProbeEndpoint(const ProbeEndpoint&) = delete;
+  ProbeEndpoint& operator=(const ProbeEndpoint&) = delete;
+
+  // The handler to route /probe to; it refers to this endpoint, which must outlive the server.
+  AsyncHandler handler();
+
+  // A reload: the new modules and settings; pools of removed modules close, the rest keep their
+  // connections where the endpoint, TLS and [pool] settings stayed the same.
+  void reconfigure(config::ProbeModules modules, const config::ProbeSettings& settings,
+                   const config::PoolSettings& pool);
+  void stop() { pools_.stop(); }
+
+  const config::ProbeModules& modules() const { return modules_; }
+  active::ProbePools& pools() { return pools_; }
+
+ private:
+  boost::asio::awaitable<Response> handle(const Request& request);
+
+  config::ProbeModules modules_;
+  bool have_module_file_;
+  active::ProbePools pools_;
+};
+
+}  // namespace connwatch::exporters

@@ -1,0 +1,98 @@
+#include "exporters/probe_request.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+
+namespace connwatch::exporters {
+
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Go's url.QueryUnescape: '+' is a space, %XX a byte; a bad escape is an error.
+std::optional<std::string> unescape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '+') {
+      out += ' ';
+    } else if (c == '%') {
+      if (i + 2 >= text.size()) return std::nullopt;
+      const int high = hex_value(text[i + 1]);
+      const int low = hex_value(text[i + 2]);
+      if (high < 0 || low < 0) return std::nullopt;
+      out += static_cast<char>(high * 16 + low);
+      i += 2;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<ProbeQuery> parse_probe_query(std::string_view request_target, std::string& error) {
+  const auto question = request_target.find('?');
+  std::string_view query =
+      question == std::string_view::npos ? std::string_view{} : request_target.substr(question + 1);
+  if (const auto hash = query.find('#'); hash != std::string_view::npos)
+    query = query.substr(0, hash);
+  ProbeQuery result;
+  bool have_target = false, have_module = false;
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    const auto eq = pair.find('=');
+    const auto key = unescape(pair.substr(0, eq));
+    const auto value =
+        unescape(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1));
+    if (!key || !value) {
+      error = "malformed query: bad %-escape in \"" + std::string(pair) + "\"";
+      return std::nullopt;
+    }
+    if (*key == "target" && !have_target) {
+      result.target = *value;
+      have_target = true;
+    } else if (*key == "module" && !have_module) {
+      if (!value->empty()) result.module = *value;
+      have_module = true;
+    }
+  }
+  if (result.target.empty()) {
+    error = "Target parameter is missing";
+    return std::nullopt;
+  }
+  return result;
+}
+
+std::optional<std::chrono::duration<double>> probe_timeout(std::optional<std::string_view> header,
+                                                           std::chrono::duration<double> module,
+                                                           std::chrono::duration<double> offset,
+                                                           std::string& error) {
+  double scrape = 0;
+  if (header && !header->empty()) {
+    const std::string text(*header);
+    char* end = nullptr;
+    scrape = std::strtod(text.c_str(), &end);
+    if (end == text.c_str() || *end != '\0' || !std::isfinite(scrape)) {
+      error = "X-Prometheus-Scrape-Timeout-Seconds: \"" + text + "\" is not a number";
+      return std::nullopt;
+    }
+  }
+  if (scrape == 0) scrape = 120;  // blackbox's value when Prometheus sent none
+  const double most = scrape - offset.count();
+  if ((module.count() > 0 && module.count() < most) || most < 0) return module;
+  return std::chrono::duration<double>(most);
+}
+
+}  // namespace connwatch::exporters

@@ -1,0 +1,72 @@
+#include "probes/active/module_target.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+
+namespace connwatch::active {
+
+namespace {
+
+bool starts_with_nocase(std::string_view text, std::string_view prefix) {
+  return text.size() >= prefix.size() &&
+         std::equal(prefix.begin(), prefix.end(), text.begin(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) == b;
+         });
+}
+
+}  // namespace
+
+std::optional<config::Target> make_module_target(const config::ProbeModule& module,
+                                                 std::string_view target,
+                                                 const config::PoolSettings& pool,
+                                                 std::string& error) {
+  std::string url_text;
+  switch (module.prober) {
+    case config::ProberKind::kHttp:
+      url_text = starts_with_nocase(target, "http://") || starts_with_nocase(target, "https://")
+                     ? std::string(target)
+                     : "http://" + std::string(target);
+      break;
+    case config::ProberKind::kTcp:
+      if (target.find("://") != std::string_view::npos ||
+          target.find('/') != std::string_view::npos) {
+        error = fmt::format("module {} is a tcp module: the target is host:port, not \"{}\"",
+                            module.name, target);
+        return std::nullopt;
+      }
+      url_text = "tcp://" + std::string(target);
+      break;
+  }
+  std::string why;
+  const auto url = config::parse_target_url(url_text, why);
+  if (!url) {
+    error = fmt::format("target \"{}\": {}", target, why);
+    return std::nullopt;
+  }
+  config::Target t;
+  t.name = fmt::format("{}:{}", module.name, target);
+  t.url = *url;
+  t.url_text = std::string(target);
+  t.interval = module.timeout;
+  t.method = module.method.empty() ? "GET" : module.method;
+  t.headers = module.headers;
+  t.body = module.body;
+  if (module.valid_status_codes.empty()) {
+    t.expect_status.clear();
+    for (int code = 200; code < 300; ++code) t.expect_status.push_back(code);  // blackbox: 2xx
+  } else {
+    t.expect_status = module.valid_status_codes;
+  }
+  t.fail_if_body_not_matches_more = module.fail_if_body_not_matches;
+  t.ip_protocol = module.ip_protocol();
+  t.tls = module.tls;
+  t.pool = pool;
+  t.pool.connect_timeout = module.timeout;
+  t.pool.request_timeout = module.timeout;
+  t.retry.max_attempts = 1;
+  return t;
+}
+
+}  // namespace connwatch::active
