@@ -11,8 +11,8 @@ namespace {
 
 bool starts_with_nocase(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() &&
-         std::equal(prefix.begin(), prefix.end(), text.begin(), [](char a, char b) {
-           return std::tolower(static_cast<unsigned char>(a)) == b;
+         std::equal(prefix.begin(), prefix.end(), text.begin(), [](char p, char t) {
+           return std::tolower(static_cast<unsigned char>(t)) == p;
          });
 }
 
@@ -25,9 +25,16 @@ std::optional<config::Target> make_module_target(const config::ProbeModule& modu
   std::string url_text;
   switch (module.prober) {
     case config::ProberKind::kHttp:
-      url_text = starts_with_nocase(target, "http://") || starts_with_nocase(target, "https://")
-                     ? std::string(target)
-                     : "http://" + std::string(target);
+      if (starts_with_nocase(target, "http://") || starts_with_nocase(target, "https://")) {
+        // The scheme in lower case, as Go's url.Parse (blackbox) reads it.
+        url_text = std::string(target);
+        const auto end = url_text.find(':');
+        for (std::size_t i = 0; i < end; ++i) {
+          url_text[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(url_text[i])));
+        }
+      } else {
+        url_text = "http://" + std::string(target);
+      }
       break;
     case config::ProberKind::kTcp:
       if (target.find("://") != std::string_view::npos ||

@@ -134,6 +134,15 @@ TEST(Cli, MisspeltFlagGetsASuggestionInTheOrderTyped) {
   EXPECT_NE(err.find("unexpected argument \"stray\""), std::string::npos) << err;
 }
 
+TEST(Cli, ProbeConfigFileAsBlackboxSpellsIt) {
+  const auto o = parse({"--probe.config.file", "blackbox.yml"});
+  ASSERT_TRUE(o);
+  EXPECT_EQ(*o->probe_config_file, "blackbox.yml");
+  EXPECT_EQ(o->mode, Mode::kRun);
+  EXPECT_FALSE(parse({})->probe_config_file);
+  EXPECT_NE(parse({"--help"})->help_text.find("--probe.config.file"), std::string::npos);
+}
+
 TEST(Cli, HelpShowsTheNewNamesAndTheAliases) {
   const std::string help = parse({"--help"})->help_text;
   for (const char* flag : {"--config.file", "--web.listen-address", "--web.config.file",

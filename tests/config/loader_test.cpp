@@ -37,6 +37,8 @@ TEST(ConfigLoader, EmptyFileGivesEveryDefaultOfTheSpec) {
   EXPECT_EQ(c.retry.max_delay, 5s);
   EXPECT_EQ(c.retry.jitter, Jitter::kFull);
   EXPECT_DOUBLE_EQ(c.retry.budget_ratio, 0.2);
+  EXPECT_EQ(c.probe.config_file, "");
+  EXPECT_EQ(c.probe.max_pools, 1000);
   EXPECT_TRUE(c.targets.empty());
 }
 
@@ -176,6 +178,22 @@ TEST(ConfigLoader, WebConfigFileIsRelativeToTheTomlFile) {
                 .web.config_file,
             "/srv/web.yml");
   EXPECT_EQ(parse_config("", "agent.toml").web.config_file, "");
+}
+
+TEST(ConfigLoader, ProbeSectionNamesTheModuleFileRelativeToTheTomlFile) {
+  const Config c = parse_config("[probe]\nconfig_file = \"blackbox.yml\"\nmax_pools = 50\n",
+                                "/etc/connwatch/agent.toml");
+  EXPECT_EQ(c.probe.config_file, "/etc/connwatch/blackbox.yml");
+  EXPECT_EQ(c.probe.max_pools, 50);
+  try {
+    parse_config("[probe]\nmax_pools = 0\nmodules = \"x\"\n", "agent.toml");
+    FAIL() << "max_pools = 0 and an unknown key were accepted";
+  } catch (const ConfigError& e) {
+    ASSERT_EQ(e.messages().size(), 2U) << e.what();
+    EXPECT_NE(e.messages()[0].find("agent.toml:2:13: probe.max_pools"), std::string::npos)
+        << e.what();
+    EXPECT_NE(e.messages()[1].find("probe.modules: unknown key"), std::string::npos) << e.what();
+  }
 }
 
 TEST(ConfigLoader, MissingFileNamesTheFile) {

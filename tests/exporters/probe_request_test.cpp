@@ -1,0 +1,81 @@
+// What a /probe request asks, read as blackbox_exporter reads it: the query's target and module,
+// and the probe's deadline from X-Prometheus-Scrape-Timeout-Seconds.
+#include "exporters/probe_request.h"
+
+#include <gtest/gtest.h>
+
+namespace connwatch::exporters {
+namespace {
+
+using namespace std::chrono_literals;
+using Seconds = std::chrono::duration<double>;
+
+TEST(ProbeQuery, ReadsTargetAndModuleAsPrometheusRelabellingSendsThem) {
+  std::string error;
+  const auto q = parse_probe_query(
+      "/probe?module=http_2xx&target=http%3A%2F%2Fapi.test%3A8080%2Fhealth%3Fa%3D1%26b%3D2", error);
+  ASSERT_TRUE(q) << error;
+  EXPECT_EQ(q->module, "http_2xx");
+  EXPECT_EQ(q->target, "http://api.test:8080/health?a=1&b=2");
+}
+
+TEST(ProbeQuery, ModuleDefaultsToHttp2xxAsInBlackbox) {
+  std::string error;
+  EXPECT_EQ(parse_probe_query("/probe?target=a.test", error)->module, "http_2xx");
+  EXPECT_EQ(parse_probe_query("/probe?target=a.test&module=", error)->module, "http_2xx");
+}
+
+TEST(ProbeQuery, PlusIsASpaceAndTheFirstOfRepeatedKeysWins) {
+  std::string error;
+  const auto q = parse_probe_query("/probe?target=a+b&target=c&module=m1&module=m2&x=y", error);
+  ASSERT_TRUE(q) << error;
+  EXPECT_EQ(q->target, "a b");
+  EXPECT_EQ(q->module, "m1");
+}
+
+TEST(ProbeQuery, AMissingOrEmptyTargetIsAnError) {
+  std::string error;
+  EXPECT_FALSE(parse_probe_query("/probe", error));
+  EXPECT_EQ(error, "Target parameter is missing");
+  EXPECT_FALSE(parse_probe_query("/probe?module=http_2xx&target=", error));
+  EXPECT_FALSE(parse_probe_query("/probe?targets=a", error));
+}
+
+TEST(ProbeQuery, ABadEscapeIsAnError) {
+  std::string error;
+  EXPECT_FALSE(parse_probe_query("/probe?target=%zz", error));
+  EXPECT_NE(error.find("%-escape"), std::string::npos);
+  EXPECT_FALSE(parse_probe_query("/probe?target=a%4", error));
+  EXPECT_FALSE(parse_probe_query("/probe?target=a%", error));
+}
+
+TEST(ProbeTimeout, TheScrapeTimeoutMinusTheOffsetWhenShorterThanTheModules) {
+  std::string error;
+  EXPECT_DOUBLE_EQ(probe_timeout("3", 5s, 500ms, error)->count(), 2.5);
+  EXPECT_DOUBLE_EQ(probe_timeout("10", 5s, 500ms, error)->count(), 5.0);
+  EXPECT_DOUBLE_EQ(probe_timeout("5.5", 5s, 500ms, error)->count(), 5.0);
+  EXPECT_DOUBLE_EQ(probe_timeout("0.75", 5s, 500ms, error)->count(), 0.25);
+}
+
+TEST(ProbeTimeout, WithoutTheHeaderTheModulesTimeoutUpTo120Seconds) {
+  std::string error;
+  EXPECT_DOUBLE_EQ(probe_timeout(std::nullopt, 5s, 500ms, error)->count(), 5.0);
+  EXPECT_DOUBLE_EQ(probe_timeout(std::nullopt, Seconds(0), 500ms, error)->count(), 119.5);
+  EXPECT_DOUBLE_EQ(probe_timeout("0", 300s, 500ms, error)->count(), 119.5);
+}
+
+TEST(ProbeTimeout, BelowTheOffsetTheModulesTimeoutAppliesAsInBlackbox) {
+  std::string error;
+  EXPECT_DOUBLE_EQ(probe_timeout("0.2", 5s, 500ms, error)->count(), 5.0);
+}
+
+TEST(ProbeTimeout, AHeaderThatIsNotANumberIsAnError) {
+  std::string error;
+  EXPECT_FALSE(probe_timeout("soon", 5s, 500ms, error));
+  EXPECT_NE(error.find("X-Prometheus-Scrape-Timeout-Seconds"), std::string::npos);
+  EXPECT_FALSE(probe_timeout("3s", 5s, 500ms, error));
+  EXPECT_FALSE(probe_timeout("inf", 5s, 500ms, error));
+}
+
+}  // namespace
+}  // namespace connwatch::exporters

@@ -1,0 +1,102 @@
+// A /probe request's (module, target) as the target the harness runs: targets as blackbox takes
+// them (a URL or host:port for http, host:port for tcp), the module's keys carried over.
+#include "probes/active/module_target.h"
+
+#include <gtest/gtest.h>
+
+namespace connwatch::active {
+namespace {
+
+using namespace std::chrono_literals;
+
+config::ProbeModule module(config::ProberKind kind) {
+  config::ProbeModule m;
+  m.name = kind == config::ProberKind::kHttp ? "http_2xx" : "tcp_connect";
+  m.prober = kind;
+  m.timeout = 3s;
+  return m;
+}
+
+std::optional<config::Target> make(const config::ProbeModule& m, std::string_view target,
+                                   std::string& error) {
+  config::PoolSettings pool;
+  pool.idle_timeout = 90s;
+  return make_module_target(m, target, pool, error);
+}
+
+TEST(ModuleTarget, AnHttpTargetWithoutSchemeIsHttp) {
+  std::string error;
+  const auto t = make(module(config::ProberKind::kHttp), "example.test:8080", error);
+  ASSERT_TRUE(t) << error;
+  EXPECT_EQ(t->url.scheme, config::Scheme::kHttp);
+  EXPECT_EQ(t->url.host, "example.test");
+  EXPECT_EQ(t->url.port, 8080);
+  EXPECT_EQ(t->url.path, "/");
+}
+
+TEST(ModuleTarget, AnHttpsUrlKeepsItsSchemePathAndQuery) {
+  std::string error;
+  const auto t = make(module(config::ProberKind::kHttp), "HTTPS://[::1]/health?x=1", error);
+  ASSERT_TRUE(t) << error;
+  EXPECT_EQ(t->url.scheme, config::Scheme::kHttps);
+  EXPECT_EQ(t->url.host, "::1");
+  EXPECT_EQ(t->url.port, 443);
+  EXPECT_EQ(t->url.path, "/health?x=1");
+}
+
+TEST(ModuleTarget, ATcpTargetIsHostAndPort) {
+  std::string error;
+  const auto t = make(module(config::ProberKind::kTcp), "[::1]:5432", error);
+  ASSERT_TRUE(t) << error;
+  EXPECT_EQ(t->url.scheme, config::Scheme::kTcp);
+  EXPECT_EQ(t->url.port, 5432);
+  EXPECT_FALSE(make(module(config::ProberKind::kTcp), "tcp://db:5432", error));
+  EXPECT_NE(error.find("host:port"), std::string::npos) << error;
+  EXPECT_FALSE(make(module(config::ProberKind::kTcp), "db", error));
+  EXPECT_NE(error.find("port"), std::string::npos) << error;
+}
+
+TEST(ModuleTarget, AnUnparsableTargetSaysWhy) {
+  std::string error;
+  EXPECT_FALSE(make(module(config::ProberKind::kHttp), "http://host:99999/", error));
+  EXPECT_NE(error.find("99999"), std::string::npos) << error;
+}
+
+TEST(ModuleTarget, CarriesTheModuleKeysAndOneAttemptPerScrape) {
+  auto m = module(config::ProberKind::kHttp);
+  m.method = "POST";
+  m.headers = {{"Host", "api.test"}};
+  m.body = "ping";
+  m.fail_if_body_not_matches = {"ok", "up"};
+  m.preferred_ip_protocol = config::IpProtocol::kIp4;
+  m.ip_protocol_fallback = false;
+  m.tls.server_name = "api.test";
+  std::string error;
+  const auto t = make(m, "http://127.0.0.1:1/", error);
+  ASSERT_TRUE(t) << error;
+  EXPECT_EQ(t->method, "POST");
+  EXPECT_EQ(t->headers.at("Host"), "api.test");
+  EXPECT_EQ(t->body, "ping");
+  EXPECT_EQ(t->fail_if_body_not_matches_more, (std::vector<std::string>{"ok", "up"}));
+  EXPECT_EQ(t->ip_protocol, config::IpProtocol::kIp4);
+  EXPECT_EQ(t->tls.server_name, "api.test");
+  EXPECT_EQ(t->pool.connect_timeout, 3s);
+  EXPECT_EQ(t->pool.request_timeout, 3s);
+  EXPECT_EQ(t->pool.idle_timeout, 90s);  // [pool]'s
+  EXPECT_EQ(t->retry.max_attempts, 1);
+}
+
+TEST(ModuleTarget, NoValidStatusCodesMeansAny2xx) {
+  std::string error;
+  const auto t = make(module(config::ProberKind::kHttp), "127.0.0.1:1", error);
+  ASSERT_TRUE(t) << error;
+  EXPECT_EQ(t->expect_status.front(), 200);
+  EXPECT_EQ(t->expect_status.back(), 299);
+  EXPECT_EQ(t->expect_status.size(), 100U);
+  auto m = module(config::ProberKind::kHttp);
+  m.valid_status_codes = {200, 503};
+  EXPECT_EQ(make(m, "127.0.0.1:1", error)->expect_status, (std::vector<int>{200, 503}));
+}
+
+}  // namespace
+}  // namespace connwatch::active
