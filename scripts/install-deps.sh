@@ -13,6 +13,8 @@ packages=(
   # what the tests meet as a user would: promtool, a real Prometheus, Alertmanager and
   # Pushgateway (the fleet test's alert path and --diagnose --push-gateway), curl, the lab's tools
   prometheus prometheus-alertmanager prometheus-pushgateway
+  # /probe is checked against blackbox_exporter on the same module file (agent.probe_endpoint_lab)
+  prometheus-blackbox-exporter
   curl iproute2 iptables tcpdump nginx-light procps python3 openssl wrk
   # setcap and setpriv: the file-capabilities privilege test (tests/agent/agent_privilege_test.py)
   libcap2-bin util-linux
@@ -38,7 +40,8 @@ if ((${#missing[@]})); then
   $sudo apt-get update -qq
   # The Prometheus and nginx packages start services on install; the tests start their own.
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  for svc in prometheus prometheus-alertmanager prometheus-pushgateway nginx; do
+  for svc in prometheus prometheus-alertmanager prometheus-pushgateway \
+             prometheus-blackbox-exporter nginx; do
     $sudo systemctl disable --now "$svc" >/dev/null 2>&1 || $sudo service "$svc" stop >/dev/null 2>&1 || true
   done
 fi

@@ -5,6 +5,7 @@ sandboxing, the Kubernetes manifests' shape and capabilities, and the `cmake --i
 import configparser
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import unittest
@@ -106,6 +107,69 @@ class Kubernetes(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
 
 
+class ProbeScrapeConfig(unittest.TestCase):
+    """deploy/prometheus: the Kubernetes scrape configuration for /probe and its module file."""
+
+    CONFIG = DEPLOY / "prometheus" / "connwatch-probe.yml"
+    MODULES = DEPLOY / "prometheus" / "blackbox.yml"
+
+    def promtool_check(self, path):
+        return subprocess.run(["promtool", "check", "config", str(path)], capture_output=True,
+                              text=True, timeout=60)
+
+    def test_promtool_accepts_the_kubernetes_scrape_config(self):
+        if not shutil.which("promtool"):
+            self.skipTest("promtool is not installed (scripts/install-deps.sh)")
+        proc = self.promtool_check(self.CONFIG)
+        output = proc.stdout + proc.stderr
+        if proc.returncode != 0 and "field kubernetes_sd_configs not found" in output:
+            # Debian builds Prometheus without the Kubernetes discovery: promtool then checks
+            # everything else (relabel rules, params, paths) with each kubernetes_sd_configs
+            # swapped for a static target, and the roles are checked here.
+            config = yaml.safe_load(self.CONFIG.read_text())
+            for job in config["scrape_configs"]:
+                for sd in job.pop("kubernetes_sd_configs"):
+                    self.assertIn(sd["role"], ("node", "service", "pod", "endpoints",
+                                               "endpointslice", "ingress"), job["job_name"])
+                    prefix = f"__meta_kubernetes_{sd['role']}_"
+                    for rule in job["relabel_configs"]:
+                        for label in rule.get("source_labels", []):
+                            if label.startswith("__meta_kubernetes_") and label != \
+                                    "__meta_kubernetes_namespace":
+                                self.assertTrue(label.startswith(prefix), (job["job_name"], label))
+                job["static_configs"] = [{"targets": ["placeholder.test:80"]}]
+            with tempfile.NamedTemporaryFile("w", suffix=".yml") as f:
+                yaml.safe_dump(config, f)
+                f.flush()
+                proc = self.promtool_check(f.name)
+                output = proc.stdout + proc.stderr
+        self.assertEqual(proc.returncode, 0, output)
+
+    def test_every_job_uses_blackboxs_relabelling_and_a_module_of_the_module_file(self):
+        modules = yaml.safe_load(self.MODULES.read_text())["modules"]
+        for job in yaml.safe_load(self.CONFIG.read_text())["scrape_configs"]:
+            with self.subTest(job=job["job_name"]):
+                self.assertEqual(job["metrics_path"], "/probe")
+                (module,) = job["params"]["module"]
+                self.assertIn(module, modules)
+                rules = job["relabel_configs"]
+                self.assertTrue(any(r.get("target_label") == "__param_target" for r in rules))
+                self.assertTrue(any(r.get("target_label") == "__address__" and
+                                    r.get("replacement", "").endswith(":9873") for r in rules))
+
+    def test_the_agent_and_blackbox_exporter_both_accept_the_module_file(self):
+        proc = subprocess.run([os.path.join(BINARY_DIR, "agent", "agent"), "--check-config",
+                               "--config", str(Path(SOURCE_DIR) / "config/examples/full.toml"),
+                               "--probe.config.file", str(self.MODULES)],
+                              capture_output=True, text=True)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        if shutil.which("prometheus-blackbox-exporter"):
+            proc = subprocess.run(["prometheus-blackbox-exporter", "--config.check",
+                                   f"--config.file={self.MODULES}"], capture_output=True,
+                                  text=True, timeout=30)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+
+
 class InstallLayout(unittest.TestCase):
     def test_cmake_install_puts_everything_where_deploy_md_says(self):
         with tempfile.TemporaryDirectory() as root:
@@ -123,6 +187,8 @@ class InstallLayout(unittest.TestCase):
                          "usr/local/share/connwatch/dashboards/rules/connwatch.rules.yml",
                          "usr/local/share/connwatch/dashboards/RUNBOOK.md",
                          "usr/local/share/connwatch/deploy/kubernetes/connwatch.yaml",
+                         "usr/local/share/connwatch/deploy/prometheus/connwatch-probe.yml",
+                         "usr/local/share/connwatch/deploy/prometheus/blackbox.yml",
                          "usr/local/share/connwatch/report.schema.json",
                          "usr/local/share/doc/connwatch/DEPLOY.md"):
                 self.assertTrue((r / path).is_file(), path)
