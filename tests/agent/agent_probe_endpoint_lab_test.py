@@ -9,7 +9,9 @@ listener. nginx logs every request with its connection serial number and the Use
 connections each exporter opened are counted on the server side.
 
 Checks: probe_success agrees between the two on every target at every scrape; connwatch ran all
-its scrapes of a target on one connection (blackbox one per scrape); connwatch's
+its scrapes of a target on one connection (blackbox one per scrape), except where the server
+closed it while idle (port IDLE_CLOSE: the idle watch retired it, the next scrape dialled anew
+and succeeded); connwatch's
 probe_failure_info names why (refused, http_status), which blackbox cannot. Then the answers to
 bad requests (400), and a reload with a broken module file (500 naming file:line:column and key;
 the running modules keep answering).
@@ -32,7 +34,7 @@ from support import AgentProcess, netns_http, skip
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dashboards"))
 import prom_harness as H  # noqa: E402  (the Prometheus server helper of the dashboards tests)
 
-UP, FAIL, REFUSED = 8401, 8403, 8402
+UP, FAIL, REFUSED, IDLE_CLOSE = 8401, 8403, 8402, 8404
 AGENT_PORT, BLACKBOX_PORT = 9873, 9115
 SCRAPES = 8  # per target and exporter, at 1 s
 
@@ -103,6 +105,8 @@ http {{
     keepalive_requests 100000;
     server {{ listen {UP}; location / {{ default_type text/plain; return 200 "ok\\n"; }} }}
     server {{ listen {FAIL}; location / {{ default_type text/plain; return 503 "down\\n"; }} }}
+    server {{ listen {IDLE_CLOSE}; keepalive_timeout 300ms;
+             location / {{ default_type text/plain; return 200 "ok\\n"; }} }}
 }}
 """)
     L.popen_server(["nginx", "-p", str(prefix), "-c", str(conf)], stdout=subprocess.DEVNULL,
@@ -148,7 +152,8 @@ class ProbeEndpointBesideBlackbox(unittest.TestCase):
         cls.modules.write_text(MODULES)
         cls.access_log = start_nginx(L, cls.workdir)
         cls.targets = {name: f"http://{L.server_ip}:{port}/"
-                       for name, port in (("up", UP), ("fail", FAIL), ("refused", REFUSED))}
+                       for name, port in (("up", UP), ("fail", FAIL), ("refused", REFUSED),
+                                          ("idle-close", IDLE_CLOSE))}
         cls.agent = AgentProcess(
             "[capture]\nenabled = false\n[sockets]\nenabled = false\n",
             args=("--probe.config.file", str(cls.modules)), port=AGENT_PORT,
@@ -192,7 +197,7 @@ class ProbeEndpointBesideBlackbox(unittest.TestCase):
         self.assertEqual(set(scrapes), set(self.targets.values()), self.agent.output())
         self.assertTrue(all(n >= SCRAPES for n in scrapes.values()), scrapes)
         expected = {self.targets["up"]: 1.0, self.targets["fail"]: 0.0,
-                    self.targets["refused"]: 0.0}
+                    self.targets["refused"]: 0.0, self.targets["idle-close"]: 1.0}
         for job in ("connwatch", "blackbox"):
             for fn in ("min_over_time", "max_over_time"):
                 with self.subTest(job=job, fn=fn):
@@ -221,6 +226,17 @@ class ProbeEndpointBesideBlackbox(unittest.TestCase):
         reused = self.series('connwatch_probe_connection{job="connwatch",connection="reused"}')
         self.assertEqual(reused[self.targets["up"]], 1.0)
         self.assertEqual(reused[self.targets["refused"]], 0.0)
+
+    def test_b2_the_idle_watch_retires_what_the_server_closed_between_scrapes(self):
+        # nginx closes IDLE_CLOSE's idle connections after 300 ms, long before the next scrape:
+        # the pool's idle watch saw each FIN, so every scrape dialled anew and none failed
+        # (probe_success stayed 1 in test_a) or met a dead connection.
+        requests, connections = connections_by_port(self.access_log, connwatch=True)[IDLE_CLOSE]
+        self.assertGreaterEqual(requests, SCRAPES)
+        self.assertEqual(connections, requests)
+        reused = self.series('max_over_time(connwatch_probe_connection{job="connwatch",'
+                             'connection="reused"}[1m])')
+        self.assertEqual(reused[self.targets["idle-close"]], 0.0)
 
     def test_c_connwatch_names_why_a_probe_failed(self):
         failures = {r["metric"]["instance"]: r["metric"]["outcome"]
