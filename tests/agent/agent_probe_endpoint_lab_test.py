@@ -165,9 +165,10 @@ class ProbeEndpointBesideBlackbox(unittest.TestCase):
             stdout=cls.blackbox_log, stderr=subprocess.STDOUT)
         targets = list(cls.targets.values())
         cls.started = time.monotonic()
-        cls.prom = H.prometheus_server(L, cls.workdir, "global:\n  scrape_interval: 1s\n"
-                                       "scrape_configs:" + scrape_job("connwatch", AGENT_PORT, targets)
-                                       + scrape_job("blackbox", BLACKBOX_PORT, targets))
+        config = ("global:\n  scrape_interval: 1s\nscrape_configs:"
+                  + scrape_job("connwatch", AGENT_PORT, targets)
+                  + scrape_job("blackbox", BLACKBOX_PORT, targets))
+        cls.prom = H.prometheus_server(L, cls.workdir, config)
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline:
             counts = cls.prom.query(f"count_over_time(probe_success[1m]) >= {SCRAPES}")
