@@ -28,7 +28,9 @@ std::string_view to_string(ProberKind kind);
 struct ProbeModule {
   std::string name;
   ProberKind prober = ProberKind::kHttp;
-  Duration timeout = 5s;                // blackbox's default scrape budget
+  // Not set (0): the scrape's X-Prometheus-Scrape-Timeout-Seconds minus 0.5 s decides, as in
+  // blackbox_exporter (which has no default module timeout).
+  Duration timeout{0};
   std::vector<int> valid_status_codes;  // empty: 200-299
   std::string method = "GET";
   std::map<std::string, std::string> headers;

@@ -15,8 +15,9 @@ namespace connwatch::active {
 
 // The target to probe, or nullopt with `error` saying why the target text is unusable ("tcp
 // module wants host:port", the URL parser's reason). `pool` is [pool]: max_connections,
-// idle_timeout and max_lifetime apply to the (module, target) pool; the module's `timeout` is
-// its connect_timeout and request_timeout. One attempt per scrape (blackbox does not retry);
+// idle_timeout and max_lifetime apply to the (module, target) pool; the module's `timeout` (119.5 s
+// when not set: the scrape's deadline bounds each probe) is its connect_timeout and
+// request_timeout. One attempt per scrape (blackbox does not retry);
 // a stale pooled connection is still resent once on a new one.
 std::optional<config::Target> make_module_target(const config::ProbeModule& module,
                                                  std::string_view target,

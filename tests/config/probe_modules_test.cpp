@@ -55,6 +55,7 @@ modules:
   EXPECT_EQ(get.preferred_ip_protocol, IpProtocol::kIp4);
   EXPECT_EQ(get.ip_protocol(), IpProtocol::kAuto);  // fallback is blackbox's default
   const ProbeModule& post = m.at("http_post_2xx");
+  EXPECT_EQ(post.timeout, 0s);  // not set: the scrape's timeout decides, as in blackbox
   EXPECT_EQ(post.method, "POST");
   EXPECT_EQ(post.headers.at("Content-Type"), "application/json");
   EXPECT_EQ(post.body, "{}");

@@ -86,6 +86,16 @@ TEST(ModuleTarget, CarriesTheModuleKeysAndOneAttemptPerScrape) {
   EXPECT_EQ(t->retry.max_attempts, 1);
 }
 
+TEST(ModuleTarget, WithoutAModuleTimeoutOnlyTheScrapeDeadlineBoundsTheProbe) {
+  auto m = module(config::ProberKind::kHttp);
+  m.timeout = config::Duration(0);
+  std::string error;
+  const auto t = make(m, "127.0.0.1:1", error);
+  ASSERT_TRUE(t) << error;
+  EXPECT_EQ(t->pool.connect_timeout, 119500ms);
+  EXPECT_EQ(t->pool.request_timeout, 119500ms);
+}
+
 TEST(ModuleTarget, NoValidStatusCodesMeansAny2xx) {
   std::string error;
   const auto t = make(module(config::ProberKind::kHttp), "127.0.0.1:1", error);
