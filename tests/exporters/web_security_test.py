@@ -67,6 +67,10 @@ class WebSecurity(unittest.TestCase):
             self.assertEqual(curl(f"http://127.0.0.1:{agent.port}/")[1], "401")
             self.assertEqual(curl("-X", "POST", f"http://127.0.0.1:{agent.port}/-/reload")[1],
                              "401")
+            # /probe too (issue 20): no probe runs for a client without the password.
+            probe = f"http://127.0.0.1:{agent.port}/probe?module=http_2xx&target=127.0.0.1:9"
+            self.assertEqual(curl(probe)[1], "401")
+            self.assertEqual(curl("-u", "prometheus:s3cret", probe)[1], "400")  # no module file
             proc = subprocess.run(["curl", "-sS", "-i", url], capture_output=True, text=True)
             self.assertIn('www-authenticate: basic realm="connwatch"', proc.stdout.lower())
 
