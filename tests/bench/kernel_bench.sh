@@ -20,10 +20,12 @@ if [[ $(id -u) -ne 0 ]]; then echo "SKIP: needs root (network namespace, sysctls
 if [[ ! -x $tool ]]; then echo "kernel-collect-once not built in $build" >&2; exit 2; fi
 if ! unshare --net true 2>/dev/null; then echo "SKIP: cannot create a network namespace"; exit 77; fi
 
-exec unshare --net python3 - "$tool" "$sockets" <<'PY'
-import json, os, socket, statistics, subprocess, sys, time
+exec unshare --net python3 - "$tool" "$sockets" "$here/tests/bench" <<'PY'
+import json, os, socket, subprocess, sys, time
 
 tool, total = sys.argv[1], int(sys.argv[2])
+sys.path.insert(0, sys.argv[3])
+from kernel_bench_common import alternate, inner_collections, report, wall
 subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
 def sysctl(key, value):
     with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
@@ -56,38 +58,18 @@ def ss_count():
                          text=True, check=True).stdout
     return int(out) - 1  # header line
 
-def wall(argv, **kw):
-    t = time.perf_counter()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, **kw)
-    return time.perf_counter() - t
-
 time.sleep(0.5)
 tw_ss = ss_count()
 snapshot = json.loads(subprocess.run([tool, "--format", "json"], capture_output=True, text=True,
                                      check=True).stdout)
 tw_ours = snapshot["sockets"]["by_state"]["time_wait"]
 
-ss_times, our_times = [], []
-for _ in range(7):  # alternate, so both see the same cache and table state
-    ss_times.append(wall("ss -tan state time-wait | wc -l", shell=True))
-    our_times.append(wall([tool, "--format", "json"]))
-inner = json.loads(subprocess.run([tool, "--repeat", "7"], capture_output=True, text=True,
-                                  check=True).stdout)
-
-ss_med, our_med = statistics.median(ss_times), statistics.median(our_times)
+ss_times, our_times = alternate(lambda: wall("ss -tan state time-wait | wc -l", shell=True),
+                                lambda: wall([tool, "--format", "json"]), 7)
+inner = inner_collections(tool)
 print(f"TIME_WAIT sockets made:        {total} in {made:.1f} s")
 print(f"TIME_WAIT seen by ss:          {tw_ss}")
 print(f"TIME_WAIT seen by connwatch:   {tw_ours}  (sockets in the dump: {inner['sockets']})")
-print(f"ss -tan state time-wait|wc -l: median {ss_med*1000:.1f} ms over {len(ss_times)} runs")
-print(f"kernel-collect-once (process): median {our_med*1000:.1f} ms over {len(our_times)} runs")
-print(f"  ratio connwatch / ss:        {our_med/ss_med:.2f}x  (target <= 1.0)")
-print(f"collect_once() inside process: first {inner['first_seconds']*1000:.1f} ms, "
-      f"median {inner['median_seconds']*1000:.1f} ms over {inner['collections']}")
-print(f"  ratio collection / ss:       {inner['median_seconds']/ss_med:.2f}x")
-growth = inner["hwm_kib"] - inner["rss_before_kib"]
-print(f"RSS of the collecting process: {inner['rss_before_kib']} KiB before, "
-      f"{inner['rss_after_kib']} KiB after, peak {inner['hwm_kib']} KiB: "
-      f"growth {growth/1024:.1f} MiB (target <= 16 MiB)")
-ok = our_med <= ss_med and growth <= 16 * 1024 and abs(tw_ours - tw_ss) <= tw_ss * 0.01
-sys.exit(0 if ok else 1)
+ok = report("ss -tan state time-wait|wc -l", ss_times, our_times, inner)
+sys.exit(0 if ok and abs(tw_ours - tw_ss) <= tw_ss * 0.01 else 1)
 PY

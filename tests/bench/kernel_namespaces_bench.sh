@@ -23,10 +23,12 @@ tool=$build/tests/probes/kernel/kernel-collect-once
 if [[ $(id -u) -ne 0 ]]; then echo "SKIP: needs root (network namespaces)"; exit 77; fi
 if [[ ! -x $tool ]]; then echo "kernel-collect-once not built in $build" >&2; exit 2; fi
 
-exec python3 - "$tool" "$count" "$each" <<'PY'
-import json, os, statistics, subprocess, sys, time
+exec python3 - "$tool" "$count" "$each" "$here/tests/bench" <<'PY'
+import json, os, subprocess, sys, time
 
 tool, count, each = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+sys.path.insert(0, sys.argv[4])
+from kernel_bench_common import inner_collections, report
 prefix = f"cwbench-{os.getpid()}-"
 names = [f"{prefix}{i}" for i in range(count)]
 
@@ -78,26 +80,13 @@ try:
             tw_ss = tw
             seen = {n["name"]: n for n in snapshot["namespaces"]}
             tw_ours = sum(seen[n]["sockets"]["by_state"]["time_wait"] for n in names if n in seen)
-    inner = json.loads(subprocess.run([tool, "--all-namespaces", "--max-namespaces",
-                                       str(count + 10), "--repeat", "7"], capture_output=True,
-                                      text=True, check=True).stdout)
-    ss_med, our_med = statistics.median(ss_times), statistics.median(our_times)
+    inner = inner_collections(tool, "--all-namespaces", "--max-namespaces", str(count + 10))
     print(f"namespaces made:               {count} x {each} TIME_WAIT in {made:.1f} s")
     print(f"namespaces collected:          {inner['namespaces']} (all on this machine)")
     print(f"TIME_WAIT seen by ss:          {tw_ss}")
     print(f"TIME_WAIT seen by connwatch:   {tw_ours}")
-    print(f"ss once in each namespace:     median {ss_med*1000:.1f} ms over {len(ss_times)} runs")
-    print(f"kernel-collect-once (process): median {our_med*1000:.1f} ms over {len(our_times)} runs")
-    print(f"  ratio connwatch / ss:        {our_med/ss_med:.2f}x  (target <= 1.0)")
-    print(f"collect_once() inside process: first {inner['first_seconds']*1000:.1f} ms, "
-          f"median {inner['median_seconds']*1000:.1f} ms over {inner['collections']}")
-    print(f"  ratio collection / ss:       {inner['median_seconds']/ss_med:.2f}x")
-    growth = inner["hwm_kib"] - inner["rss_before_kib"]
-    print(f"RSS of the collecting process: {inner['rss_before_kib']} KiB before, "
-          f"{inner['rss_after_kib']} KiB after, peak {inner['hwm_kib']} KiB: "
-          f"growth {growth/1024:.1f} MiB (target < 16 MiB)")
-    ok = our_med <= ss_med and growth < 16 * 1024 and abs(tw_ours - tw_ss) <= tw_ss * 0.01
-    sys.exit(0 if ok else 1)
+    ok = report("ss once in each namespace", ss_times, our_times, inner)
+    sys.exit(0 if ok and abs(tw_ours - tw_ss) <= tw_ss * 0.01 else 1)
 finally:
     for name in names:
         subprocess.run(["ip", "netns", "del", name], stderr=subprocess.DEVNULL)

@@ -21,10 +21,12 @@ if [[ $(id -u) -ne 0 ]]; then echo "SKIP: needs root (network namespace, sysctls
 if [[ ! -x $tool ]]; then echo "kernel-collect-once not built in $build" >&2; exit 2; fi
 if ! unshare --net true 2>/dev/null; then echo "SKIP: cannot create a network namespace"; exit 77; fi
 
-exec unshare --net python3 - "$tool" "$sockets" <<'PY'
-import json, os, resource, socket, statistics, subprocess, sys, time
+exec unshare --net python3 - "$tool" "$sockets" "$here/tests/bench" <<'PY'
+import json, os, resource, socket, subprocess, sys, time
 
 tool, total = sys.argv[1], int(sys.argv[2])
+sys.path.insert(0, sys.argv[3])
+from kernel_bench_common import alternate, inner_collections, report, wall
 subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
 with open("/proc/sys/net/ipv4/ip_local_port_range", "w") as f:
     f.write("1024 65535")
@@ -57,37 +59,17 @@ for pid, r in children:
     os.read(r, 1)
 made = time.monotonic() - start
 
-def wall(argv):
-    t = time.perf_counter()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t
-
 try:
     time.sleep(0.5)
     snapshot = json.loads(subprocess.run([tool, "--format", "json"], capture_output=True,
                                          text=True, check=True).stdout)
     established = snapshot["sockets"]["by_state"]["established"]
-    ss_times, our_times = [], []
-    for _ in range(5):
-        ss_times.append(wall(["ss", "-tni"]))
-        our_times.append(wall([tool, "--format", "json"]))
-    inner = json.loads(subprocess.run([tool, "--repeat", "7"], capture_output=True, text=True,
-                                      check=True).stdout)
-    ss_med, our_med = statistics.median(ss_times), statistics.median(our_times)
+    ss_times, our_times = alternate(lambda: wall(["ss", "-tni"]),
+                                    lambda: wall([tool, "--format", "json"]), 5)
+    inner = inner_collections(tool)
     print(f"established sockets made:      {2 * per_worker * workers} in {made:.1f} s")
     print(f"established seen by connwatch: {established}")
-    print(f"ss -tni:                       median {ss_med*1000:.1f} ms over {len(ss_times)} runs")
-    print(f"kernel-collect-once (process): median {our_med*1000:.1f} ms over {len(our_times)} runs")
-    print(f"  ratio connwatch / ss:        {our_med/ss_med:.2f}x  (target <= 1.0)")
-    print(f"collect_once() inside process: first {inner['first_seconds']*1000:.1f} ms, "
-          f"median {inner['median_seconds']*1000:.1f} ms over {inner['collections']}")
-    print(f"  ratio collection / ss:       {inner['median_seconds']/ss_med:.2f}x")
-    growth = inner["hwm_kib"] - inner["rss_before_kib"]
-    print(f"RSS of the collecting process: {inner['rss_before_kib']} KiB before, "
-          f"{inner['rss_after_kib']} KiB after, peak {inner['hwm_kib']} KiB: "
-          f"growth {growth/1024:.1f} MiB (target <= 16 MiB)")
-    ok = our_med <= ss_med and growth <= 16 * 1024
-    sys.exit(0 if ok else 1)
+    sys.exit(0 if report("ss -tni", ss_times, our_times, inner) else 1)
 finally:
     for pid, _ in children:
         os.kill(pid, 9)
