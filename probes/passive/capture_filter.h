@@ -20,9 +20,11 @@
 #include <pcap/pcap.h>
 
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "probes/passive/dissector.h"
 #include "probes/passive/link_type.h"
 
 namespace connwatch::passive {
@@ -32,6 +34,10 @@ std::vector<bpf_insn> capture_filter_program(LinkType link);
 
 class CaptureFilter {
  public:
+  // FIN | SYN | RST: what the program passes.
+  static constexpr std::uint8_t kControlFlags =
+      tcp_flags::kFin | tcp_flags::kSyn | tcp_flags::kRst;
+
   // The program for the handle's data link type; nullopt and `error` when the link type is not
   // one the dissector reads.
   static std::optional<CaptureFilter> compile(pcap_t* handle, std::string& error);
@@ -48,6 +54,28 @@ class CaptureFilter {
   // Runs the program in user space (replay: pcap_offline_filter()).
   bool matches(const pcap_pkthdr& header, const u_char* data) const {
     return pcap_offline_filter(&program_, &header, data) != 0;
+  }
+  // The same decision from the dissector's reading of the packet, where the two are known to
+  // agree: a control segment passes, another segment or a packet the dissector reads as not TCP
+  // does not (tests/fuzz/dissector_fuzz.cpp checks both on every input). A truncated or malformed
+  // packet's fate depends on which bytes the program happens to load, so for those (rare) the
+  // program runs. Replay uses this instead of matches() on every packet: one dissection, no
+  // interpreter.
+  bool selects(const DissectResult& dissected, std::span<const std::uint8_t> packet,
+               std::uint32_t wire_length) const {
+    switch (dissected.outcome) {
+      case DissectOutcome::kSegment:
+        return (dissected.segment.flags & kControlFlags) != 0;
+      case DissectOutcome::kNotTcp:
+        return false;
+      case DissectOutcome::kTruncated:
+      case DissectOutcome::kMalformed:
+        break;
+    }
+    pcap_pkthdr header{};
+    header.caplen = static_cast<bpf_u_int32>(packet.size());
+    header.len = wire_length;
+    return matches(header, packet.data());
   }
   std::size_t instructions() const { return instructions_.size(); }
 

@@ -77,4 +77,20 @@ std::optional<LinkType> link_type_from_dlt(int dlt) {
   }
 }
 
+namespace {
+constexpr std::uint32_t kLinktypeRaw = 101;  // pcap-linktype(7); DLT_RAW is 12 or 14
+}  // namespace
+
+std::optional<LinkType> link_type_from_linktype(std::uint32_t linktype) {
+  if (linktype == kLinktypeRaw) return LinkType::kRaw;
+  if (linktype > 0xFFFF) return std::nullopt;
+  return link_type_from_dlt(static_cast<int>(linktype));
+}
+
+std::string linktype_name(std::uint32_t linktype) {
+  const int dlt = linktype == kLinktypeRaw ? DLT_RAW : static_cast<int>(linktype);
+  const char* name = linktype <= 0xFFFF ? pcap_datalink_val_to_name(dlt) : nullptr;
+  return name != nullptr ? name : std::to_string(linktype);
+}
+
 }  // namespace connwatch::passive

@@ -1,7 +1,9 @@
 // LinkType: the link-layer framings the dissector understands, mapped from pcap DLT_* values.
 #pragma once
 
+#include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace connwatch::passive {
@@ -24,5 +26,10 @@ std::string_view to_string(LinkType link);
 // The pcap data link type (pcap_datalink()) for a framing, and back; nullopt = not supported.
 int to_dlt(LinkType link);
 std::optional<LinkType> link_type_from_dlt(int dlt);
+// The LINKTYPE_* value a capture file stores (pcap header, pcapng interface block), which is the
+// DLT_* value except for raw IP (LINKTYPE_RAW = 101); nullopt = not supported.
+std::optional<LinkType> link_type_from_linktype(std::uint32_t linktype);
+// A name for a LINKTYPE_* value in messages ("IEEE802_11", or the number).
+std::string linktype_name(std::uint32_t linktype);
 
 }  // namespace connwatch::passive

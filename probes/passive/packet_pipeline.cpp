@@ -1,5 +1,8 @@
 #include "probes/passive/packet_pipeline.h"
 
+#include <algorithm>
+#include <array>
+
 namespace connwatch::passive {
 
 PacketPipeline::PacketPipeline(LinkType link, const FlowTrackerOptions& options,
@@ -28,6 +31,39 @@ void PacketPipeline::on_packet(std::span<const std::uint8_t> bytes, PacketTime t
     case DissectOutcome::kMalformed:
       ++counts_.malformed;
       return;
+  }
+}
+
+void PacketPipeline::on_batch(std::span<const Dissected> batch) {
+  std::array<FlowTracker::Prepared, kBatch> prepared;
+  for (std::size_t start = 0; start < batch.size(); start += kBatch) {
+    const std::size_t count = std::min(kBatch, batch.size() - start);
+    const Dissected* packets = batch.data() + start;
+    for (std::size_t i = 0; i < count; ++i) {
+      if (packets[i].result.outcome == DissectOutcome::kSegment) {
+        prepared[i] = tracker_.prepare(packets[i].result.segment);
+      }
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+      if (packets[i].result.outcome == DissectOutcome::kSegment) tracker_.prefetch(prepared[i]);
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+      ++counts_.packets;
+      switch (packets[i].result.outcome) {
+        case DissectOutcome::kSegment:
+          record(tracker_.observe(packets[i].result.segment, packets[i].time, prepared[i]));
+          break;
+        case DissectOutcome::kNotTcp:
+          ++counts_.not_tcp;
+          break;
+        case DissectOutcome::kTruncated:
+          ++counts_.truncated;
+          break;
+        case DissectOutcome::kMalformed:
+          ++counts_.malformed;
+          break;
+      }
+    }
   }
 }
 

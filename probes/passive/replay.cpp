@@ -1,16 +1,14 @@
 #include "probes/passive/replay.h"
 
-#include <pcap/pcap.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
-#include <stdio_ext.h>
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <vector>
 
+#include "probes/passive/capture_file.h"
 #include "probes/passive/capture_filter.h"
 #include "probes/passive/link_type.h"
 #include "probes/passive/packet_pipeline.h"
@@ -18,35 +16,17 @@
 namespace connwatch::passive {
 namespace {
 
-struct PcapCloser {
-  void operator()(pcap_t* handle) const { pcap_close(handle); }
+// Replay's state per capture interface: its framing and filter, set up when its first packet
+// comes (a pcapng file may describe interfaces it never uses, of link types we do not read).
+struct InterfaceState {
+  bool checked = false;
+  std::optional<LinkType> link;
+  std::optional<CaptureFilter> filter;
 };
 
-struct ReplayState {
-  PacketPipeline* pipeline;
-  const CaptureFilter* filter;
-};
-
-PacketTime packet_time(const pcap_pkthdr& header) {
-  return std::chrono::seconds(header.ts.tv_sec) + std::chrono::microseconds(header.ts.tv_usec);
-}
-
-void on_packet(u_char* user, const pcap_pkthdr* header, const u_char* data) {
-  auto& state = *reinterpret_cast<ReplayState*>(user);
-  const std::span<const std::uint8_t> bytes(data, header->caplen);
-  if (state.filter->matches(*header, data)) {
-    state.pipeline->on_packet(bytes, packet_time(*header));
-    return;
-  }
-  // Live, the kernel runs the filter on the whole packet and snaplen cuts afterwards; in a file
-  // the filter only sees what was kept and rejects a packet cut before the TCP flags. Such a
-  // packet would have passed live if it was a control segment, and the dissector cannot tell
-  // either way: count it as captured and truncated, like live capture would.
-  if (header->caplen < header->len &&
-      dissect(bytes, state.pipeline->link_type()).outcome == DissectOutcome::kTruncated) {
-    state.pipeline->on_truncated_packet();
-  }
-}
+// Pages of the file walked are handed back every this many bytes (MappedFile::release_before):
+// the resident size stays flat whatever the file's size.
+constexpr std::size_t kReleaseEvery = std::size_t{16} << 20;
 
 }  // namespace
 
@@ -72,50 +52,86 @@ std::optional<ReplayFormat> replay_format_from_string(std::string_view text) {
 ReplayResult replay_file(const std::string& path, const FlowTrackerOptions& options,
                          PassiveMetrics* metrics) {
   ReplayResult result;
-  char errbuf[PCAP_ERRBUF_SIZE] = {};
-  // libpcap reads a file with two fread()s per packet. A 1 MiB buffer instead of stdio's 4 KiB
-  // saves a read(2) every ~50 packets, and FSETLOCKING_BYCALLER drops the lock stdio takes per
-  // call (only this thread reads the file): together about a third of libpcap's read cost.
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) {
-    result.error = path + ": " + std::strerror(errno);
+  // The file is walked in memory by CaptureFileReader rather than read through libpcap (two
+  // fread()s per packet), and selected by the dissector (CaptureFilter::selects) rather than by
+  // running the BPF program on every packet: together about tcpdump's whole run time before.
+  MappedFile file = MappedFile::open(path, result.error);
+  if (!result.error.empty()) return result;
+  CaptureFileReader reader(file.bytes());
+  if (!reader.open()) {
+    result.error = path + ": " + reader.error().to_string();
     return result;
   }
-  std::setvbuf(file, nullptr, _IOFBF, 1 << 20);
-  __fsetlocking(file, FSETLOCKING_BYCALLER);
-  // Microsecond timestamps whatever the file stores, to match PacketTime. pcap_close() closes
-  // the file; on failure it is ours to close.
-  std::unique_ptr<pcap_t, PcapCloser> handle(
-      pcap_fopen_offline_with_tstamp_precision(file, PCAP_TSTAMP_PRECISION_MICRO, errbuf));
-  if (!handle) {
-    std::fclose(file);
-    result.error = path + ": " + errbuf;
-    return result;
-  }
-  const int dlt = pcap_datalink(handle.get());
-  const std::optional<LinkType> link = link_type_from_dlt(dlt);
-  if (!link) {
-    const char* name = pcap_datalink_val_to_name(dlt);
-    result.error = path + ": unsupported link type " + (name ? name : std::to_string(dlt)) +
-                   " (supported: Ethernet, Linux cooked SLL/SLL2, NULL/loopback, raw IP, NFLOG)";
-    return result;
-  }
-  std::string filter_error;
-  std::optional<CaptureFilter> filter = CaptureFilter::compile(handle.get(), filter_error);
-  if (!filter) {
-    result.error = path + ": " + filter_error;
-    return result;
+  std::vector<InterfaceState> interfaces;
+  // The first interface's framing names the pipeline's default; packets carry their own.
+  LinkType first_link = LinkType::kEthernet;
+  if (!reader.interfaces().empty()) {
+    const std::uint32_t linktype = reader.interfaces().front().linktype;
+    const std::optional<LinkType> link = link_type_from_linktype(linktype);
+    if (!link) {
+      result.error = path + ": unsupported link type " + linktype_name(linktype) +
+                     " (supported: Ethernet, Linux cooked SLL/SLL2, NULL/loopback, raw IP, NFLOG)";
+      return result;
+    }
+    first_link = *link;
   }
   result.opened = true;
 
-  PacketPipeline pipeline(*link, options, metrics);
+  PacketPipeline pipeline(first_link, options, metrics);
   pipeline.set_capture_up(true);
-  ReplayState state{&pipeline, &*filter};
-  const int status = pcap_loop(handle.get(), -1, on_packet, reinterpret_cast<u_char*>(&state));
-  if (status == PCAP_ERROR) {
-    result.error = path + ": corrupt after " + std::to_string(pipeline.snapshot().packets) +
-                   " matching packets: " + pcap_geterr(handle.get());
+  std::vector<PacketPipeline::Dissected> batch;
+  batch.reserve(PacketPipeline::kBatch);
+  std::size_t released_at = 0;
+  std::uint64_t records = 0;
+  CaptureRecord record;
+  while (reader.next(record)) {
+    if (record.interface >= interfaces.size()) interfaces.resize(record.interface + 1);
+    InterfaceState& interface = interfaces[record.interface];
+    if (!interface.checked) {
+      interface.checked = true;
+      const std::uint32_t linktype = reader.interfaces()[record.interface].linktype;
+      interface.link = link_type_from_linktype(linktype);
+      std::string filter_error;
+      if (interface.link) interface.filter = CaptureFilter::for_link(*interface.link, filter_error);
+      if (!interface.filter) {
+        result.error = path + ": unsupported link type " + linktype_name(linktype) +
+                       " on interface " + std::to_string(record.interface) + " at byte " +
+                       std::to_string(record.offset) + (filter_error.empty() ? "" : ": ") +
+                       filter_error;
+        if (records == 0) result.opened = false;
+        break;
+      }
+    }
+    ++records;
+    PacketPipeline::Dissected& packet = batch.emplace_back();
+    packet.result = dissect(record.bytes, *interface.link);
+    packet.time = record.time;
+    if (!interface.filter->selects(packet.result, record.bytes, record.wire_length)) {
+      batch.pop_back();
+      // Live, the kernel runs the filter on the whole packet and snaplen cuts afterwards; in a
+      // file the filter only sees what was kept and rejects a packet cut before the TCP flags.
+      // Such a packet would have passed live if it was a control segment, and the dissector
+      // cannot tell either way: count it as captured and truncated, like live capture would.
+      if (record.bytes.size() < record.wire_length &&
+          packet.result.outcome == DissectOutcome::kTruncated) {
+        pipeline.on_truncated_packet();
+      }
+    }
+    if (batch.size() == PacketPipeline::kBatch) {
+      pipeline.on_batch(batch);
+      batch.clear();
+      if (reader.position() - released_at >= kReleaseEvery) {
+        released_at = reader.position();
+        file.release_before(released_at);
+      }
+    }
   }
+  pipeline.on_batch(batch);
+  if (reader.error() && result.error.empty()) {
+    result.error = path + ": corrupt after " + std::to_string(pipeline.snapshot().packets) +
+                   " matching packets: " + reader.error().to_string();
+  }
+  if (!result.opened) return result;
   pipeline.flush();
   result.snapshot = pipeline.snapshot();
   return result;
