@@ -328,8 +328,9 @@ bool CaptureFileReader::packet(std::uint64_t at, std::uint32_t interface, std::u
   const std::uint64_t units = described.units_per_second;
   record.bytes = data;
   record.wire_length = wire;
-  record.time = to_packet_time(timestamp / units + static_cast<std::uint64_t>(described.offset_seconds),
-                               timestamp % units, units);
+  record.time =
+      to_packet_time(timestamp / units + static_cast<std::uint64_t>(described.offset_seconds),
+                     timestamp % units, units);
   record.interface = static_cast<std::uint32_t>(index);
   record.offset = at;
   return true;

@@ -62,8 +62,8 @@ std::string_view to_string(CaptureFileFormat format);
 // One interface: a pcap file has exactly one, a pcapng file one per Interface Description Block
 // (numbered across sections in file order).
 struct CaptureInterface {
-  std::uint32_t linktype = 0;  // LINKTYPE_* value (the low 16 bits of the field)
-  std::uint32_t snaplen = 0;   // as written; 0 = unlimited
+  std::uint32_t linktype = 0;                // LINKTYPE_* value (the low 16 bits of the field)
+  std::uint32_t snaplen = 0;                 // as written; 0 = unlimited
   std::uint64_t units_per_second = 1000000;  // pcapng if_tsresol; pcap: 10^6 or 10^9
   std::int64_t offset_seconds = 0;           // pcapng if_tsoffset
 };

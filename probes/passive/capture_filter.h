@@ -35,8 +35,7 @@ std::vector<bpf_insn> capture_filter_program(LinkType link);
 class CaptureFilter {
  public:
   // FIN | SYN | RST: what the program passes.
-  static constexpr std::uint8_t kControlFlags =
-      tcp_flags::kFin | tcp_flags::kSyn | tcp_flags::kRst;
+  static constexpr std::uint8_t kControlFlags = tcp_flags::kFin | tcp_flags::kSyn | tcp_flags::kRst;
 
   // The program for the handle's data link type; nullopt and `error` when the link type is not
   // one the dissector reads.
