@@ -26,7 +26,7 @@ struct InterfaceState {
 
 // Pages of the file walked are handed back every this many bytes (MappedFile::release_before):
 // the resident size stays flat whatever the file's size.
-constexpr std::size_t kReleaseEvery = std::size_t{16} << 20;
+constexpr std::size_t kReleaseEvery = std::size_t{4} << 20;
 
 }  // namespace
 
