@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "probes/passive/flow_table.h"
 #include "probes/passive/tcp_segment.h"
 
 namespace connwatch::passive {
@@ -64,7 +65,7 @@ class DuplicateFilter {
 
   // Issued with the flow index's prefetch, so the two cache misses of a packet overlap.
   void prefetch(std::uint64_t fingerprint) const {
-    __builtin_prefetch(&slots_[fingerprint & (kSlots - 1)]);
+    prefetch_line(&slots_[fingerprint & (kSlots - 1)]);
   }
 
   // The earlier copy of this segment inside the window, or nullptr.
