@@ -58,7 +58,9 @@ class FlowTable {
   explicit FlowTable(std::size_t max_flows)
       : max_flows_(std::clamp<std::size_t>(max_flows, 1, kMaxFlows)),
         index_(std::bit_ceil(max_flows_ * 2), 0),
-        mask_(index_.size() - 1) {}
+        mask_(index_.size() - 1) {
+    reserve();
+  }
 
   // The entry for `key`, or nullptr.
   Entry* find(const FlowKey& key) {
@@ -164,6 +166,7 @@ class FlowTable {
     if (index_size == index_.size()) return;
     index_.assign(index_size, 0);
     mask_ = index_size - 1;
+    reserve();
     for (const List& list : lists_) {
       for (std::uint32_t position = list.head; position != kNone;
            position = links_[position].next) {
@@ -196,6 +199,16 @@ class FlowTable {
     std::uint32_t tail = kNone;  // least recently seen
   };
   static_assert(sizeof(Link) == 24);
+
+  // Entries and links never move once the table has room for max_flows of them: no copy while
+  // growing, and never an old and a new array resident at once (peak RSS). Pages are touched
+  // only as flows arrive. Capped so a huge max_flows does not ask for more address space than
+  // the kernel's overcommit heuristic grants (4 Mi flows = 256 MiB of entries).
+  void reserve() {
+    const std::size_t flows = std::min(max_flows_, std::size_t{1} << 22);
+    entries_.reserve(flows);
+    links_.reserve(flows);
+  }
 
   // Index slot: hash tag in the high half, entry position + 1 in the low half; 0 = empty.
   static std::uint64_t slot_value(std::uint32_t hash, std::uint32_t position) {

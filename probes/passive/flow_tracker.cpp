@@ -75,11 +75,10 @@ void FlowTracker::expire(PacketTime now) { table_.expire(now, timeouts_); }
 FlowTracker::Prepared FlowTracker::prepare(const TcpSegment& segment) const {
   Prepared prepared;
   std::tie(prepared.key, prepared.side) = FlowKey::of(segment);
-  prepared.hash = prepared.side == FlowSide::kA
-                      ? FlowKey::hash_of(segment.src, segment.dst, segment.src_port,
-                                         segment.dst_port)
-                      : FlowKey::hash_of(segment.dst, segment.src, segment.dst_port,
-                                         segment.src_port);
+  prepared.hash =
+      prepared.side == FlowSide::kA
+          ? FlowKey::hash_of(segment.src, segment.dst, segment.src_port, segment.dst_port)
+          : FlowKey::hash_of(segment.dst, segment.src, segment.dst_port, segment.src_port);
   prepared.fingerprint = DuplicateFilter::fingerprint(segment);
   table_.prefetch_slot(prepared.hash);
   duplicates_filter_.prefetch(prepared.fingerprint);
