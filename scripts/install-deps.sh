@@ -16,6 +16,9 @@ packages=(
   # /probe is checked against blackbox_exporter on the same module file (agent.probe_endpoint_lab)
   prometheus-blackbox-exporter
   curl iproute2 iptables tcpdump nginx-light procps python3 openssl wrk
+  # tcpreplay: the live passive benchmark replays its capture onto a lab veth at top speed
+  # (tests/bench/passive_tcpreplay_bench.py)
+  tcpreplay
   # setcap and setpriv: the file-capabilities privilege test (tests/agent/agent_privilege_test.py)
   libcap2-bin util-linux
   # JSON schema validation of the diagnose report; YAML for rules and deploy manifests

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Live-capture benchmark at line rate (not part of ctest): tcpreplay writes the replay
+benchmark's capture (tests/bench/passive_replay_bench.sh generates it) onto the client end of a
+lab veth pair, as fast as it can (--topspeed) and then at each lower rate given, while the agent
+captures the server end. For each rate it prints the packets/s tcpreplay reached, the packets the
+agent counted against those injected, the capture's kernel drops and the agent's CPU time per
+1000 packets; last, the highest rate with 0 kernel drops.
+
+    sudo tests/bench/passive_tcpreplay_bench.py [--packets N] [--pps RATE ...] [--build DIR]
+
+Needs root, network namespaces and tcpreplay (scripts/install-deps.sh installs it).
+"""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import lab  # noqa: E402
+from support import AgentProcess, sample  # noqa: E402
+
+PORTS = [80, 443, 8080]  # the generator's server ports
+
+
+def cpu_seconds(pid):
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def capture_file(build):
+    bench_dir = Path(os.environ.get("BENCH_DIR", "/tmp/connwatch-bench"))
+    pcap = bench_dir / "control-1300000.pcap"
+    if not pcap.exists():
+        bench_dir.mkdir(parents=True, exist_ok=True)
+        generator = Path(build) / "tests/probes/passive/passive-replay-bench"
+        with open(str(pcap) + ".expected.json", "w") as expected:
+            subprocess.run([str(generator), "generate", str(pcap), "--connections", "1300000"],
+                           stdout=expected, check=True)
+    return pcap
+
+
+def run_rate(L, agent, pcap, packets, pps):
+    """One tcpreplay run; returns (achieved pps, injected, counted, kernel drops, cpu s)."""
+    before = agent.metrics()
+    cpu0 = cpu_seconds(agent.proc.pid)
+    rate = ["--topspeed"] if pps is None else ["--pps", str(pps)]
+    result = L.client(["tcpreplay", "-q", *rate, "--limit", str(packets), "-i", L.client_if,
+                       str(pcap)], capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"tcpreplay failed: {result.stdout}{result.stderr}")
+    time.sleep(1.5)  # the capture hands over its last block within 250 ms; a scrape after
+    after = agent.metrics()
+    cpu = cpu_seconds(agent.proc.pid) - cpu0
+
+    def delta(name, **labels):
+        return (sample(after, name, **labels) or 0) - (sample(before, name, **labels) or 0)
+
+    out = result.stdout + result.stderr
+    rated = re.search(r"Rated:\s*[\d.]+ Bps,\s*[\d.]+ Mbps,\s*([\d.]+) pps", out)
+    sent = re.search(r"Actual:\s*(\d+) packets", out)
+    achieved = float(rated.group(1)) if rated else 0.0
+    injected = int(sent.group(1)) if sent else packets
+    counted = delta("connwatch_capture_packets_total")
+    drops = delta("connwatch_capture_dropped_packets_total", where="kernel")
+    return achieved, injected, counted, drops, cpu
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--packets", type=int, default=1000000)
+    parser.add_argument("--pps", type=int, nargs="*", default=[400000, 200000, 100000])
+    parser.add_argument("--build", default="build/default")
+    args = parser.parse_args()
+    lab.skip_unless_available()
+    if shutil.which("tcpreplay") is None:
+        sys.exit("tcpreplay not installed (scripts/install-deps.sh)")
+    pcap = capture_file(args.build)
+    with lab.Lab() as L:
+        ports = ", ".join(str(p) for p in PORTS)
+        agent = AgentProcess(f'[capture]\ninterface = "{L.server_if}"\nports = [{ports}]\n'
+                             f'max_flows = 262144\n[sockets]\nenabled = false\n',
+                             netns=L.server_ns)
+        agent.wait_healthy()
+        time.sleep(1)
+        best = None
+        print(f"capture: {pcap}, first {args.packets} packets, agent on {L.server_if}")
+        for pps in [None, *args.pps]:
+            achieved, injected, counted, drops, cpu = run_rate(L, agent, pcap, args.packets, pps)
+            label = "topspeed" if pps is None else f"{pps} pps"
+            print(f"{label:>12}: injected {injected} at {achieved:,.0f} packets/s, "
+                  f"counted {counted:.0f}, kernel drops {drops:.0f}, "
+                  f"agent CPU {1e6 * cpu / max(counted, 1):.3f} ms per 1000 packets")
+            if drops == 0 and counted == injected and (best is None or achieved > best):
+                best = achieved
+        print(f"highest injection rate with 0 kernel drops: "
+              f"{'none of these' if best is None else f'{best:,.0f} packets/s'}")
+        agent.close()
+
+
+if __name__ == "__main__":
+    main()
