@@ -29,6 +29,14 @@ struct FlowKey {
 
   // The key of the segment's connection and the side that sent it.
   static std::pair<FlowKey, FlowSide> of(const TcpSegment& segment) {
+    std::pair<FlowKey, FlowSide> result;
+    result.second = assign(segment, result.first);
+    return result;
+  }
+
+  // The same, written into `key` in place (the batch path: a key built and then copied is read
+  // back across mismatched stores, which stalls on store forwarding).
+  static FlowSide assign(const TcpSegment& segment, FlowKey& key) {
     // Any total order works as long as both directions agree: compare the addresses as two
     // native 64-bit words, not lexicographically.
     std::uint64_t src[2];
@@ -38,8 +46,6 @@ struct FlowKey {
     const bool src_is_a = src[0] != dst[0]   ? src[0] < dst[0]
                           : src[1] != dst[1] ? src[1] < dst[1]
                                              : segment.src_port <= segment.dst_port;
-    std::pair<FlowKey, FlowSide> result;
-    FlowKey& key = result.first;
     if (src_is_a) {
       key.address_a = segment.src;
       key.address_b = segment.dst;
@@ -51,8 +57,7 @@ struct FlowKey {
       key.port_a = segment.dst_port;
       key.port_b = segment.src_port;
     }
-    result.second = src_is_a ? FlowSide::kA : FlowSide::kB;
-    return result;
+    return src_is_a ? FlowSide::kA : FlowSide::kB;
   }
 
   const IpAddress& address(FlowSide side) const {

@@ -74,7 +74,12 @@ void FlowTracker::expire(PacketTime now) { table_.expire(now, timeouts_); }
 
 FlowTracker::Prepared FlowTracker::prepare(const TcpSegment& segment) const {
   Prepared prepared;
-  std::tie(prepared.key, prepared.side) = FlowKey::of(segment);
+  prepare(segment, prepared);
+  return prepared;
+}
+
+void FlowTracker::prepare(const TcpSegment& segment, Prepared& prepared) const {
+  prepared.side = FlowKey::assign(segment, prepared.key);
   prepared.hash =
       prepared.side == FlowSide::kA
           ? FlowKey::hash_of(segment.src, segment.dst, segment.src_port, segment.dst_port)
@@ -82,7 +87,6 @@ FlowTracker::Prepared FlowTracker::prepare(const TcpSegment& segment) const {
   prepared.fingerprint = DuplicateFilter::fingerprint(segment);
   table_.prefetch_slot(prepared.hash);
   duplicates_filter_.prefetch(prepared.fingerprint);
-  return prepared;
 }
 
 Observation FlowTracker::observe(const TcpSegment& segment, PacketTime now) {

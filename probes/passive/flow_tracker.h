@@ -124,6 +124,7 @@ class FlowTracker {
     std::uint64_t fingerprint = 0;  // DuplicateFilter::fingerprint()
   };
   Prepared prepare(const TcpSegment& segment) const;
+  void prepare(const TcpSegment& segment, Prepared& prepared) const;  // in place
   void prefetch(const Prepared& prepared) const { table_.prefetch_entry(prepared.hash); }
   Observation observe(const TcpSegment& segment, PacketTime now, const Prepared& prepared);
 

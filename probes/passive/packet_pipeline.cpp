@@ -41,7 +41,7 @@ void PacketPipeline::on_batch(std::span<const Dissected> batch) {
     const Dissected* packets = batch.data() + start;
     for (std::size_t i = 0; i < count; ++i) {
       if (packets[i].result.outcome == DissectOutcome::kSegment) {
-        prepared[i] = tracker_.prepare(packets[i].result.segment);
+        tracker_.prepare(packets[i].result.segment, prepared[i]);
       }
     }
     for (std::size_t i = 0; i < count; ++i) {
