@@ -197,6 +197,10 @@ class FlowTable {
   struct List {
     std::uint32_t head = kNone;  // most recently seen
     std::uint32_t tail = kNone;  // least recently seen
+    // links_[tail].last_seen, kept here because expire() checks every list's tail on every
+    // packet and the tail's link is cold whenever the tail moved (once per connection or so).
+    // Every change of the tail happens where the new tail's link is loaded anyway.
+    PacketTime tail_seen{};
   };
   static_assert(sizeof(Link) == 24);
 
@@ -247,6 +251,7 @@ class FlowTable {
       links_[link.next].prev = link.prev;
     } else {
       list.tail = link.prev;
+      if (link.prev != kNone) list.tail_seen = links_[link.prev].last_seen;
     }
     link.prev = link.next = kNone;
   }
@@ -258,12 +263,16 @@ class FlowTable {
     link.next = list.head;
     if (list.head != kNone) links_[list.head].prev = position;
     list.head = position;
-    if (list.tail == kNone) list.tail = position;
+    if (list.tail == kNone) {
+      list.tail = position;
+      list.tail_seen = link.last_seen;
+    }
   }
 
   void touch(std::uint32_t position, PacketTime now) {
     links_[position].last_seen = std::max(links_[position].last_seen, now);
     List& list = list_of(position);
+    if (list.tail == position) list.tail_seen = links_[position].last_seen;
     if (list.head == position) return;
     unlink(position, list);
     link_front(position);
@@ -281,8 +290,7 @@ class FlowTable {
       } else if (long_lived.tail == kNone) {
         victim = &opening;
       } else {
-        victim = links_[opening.tail].last_seen <= links_[long_lived.tail].last_seen ? &opening
-                                                                                     : &long_lived;
+        victim = opening.tail_seen <= long_lived.tail_seen ? &opening : &long_lived;
       }
     }
     remove(victim->tail, *victim);
@@ -304,7 +312,7 @@ class FlowTable {
   }
 
   void expire_list(List& list, PacketTime now, PacketTime idle) {
-    while (list.tail != kNone && now - links_[list.tail].last_seen >= idle) {
+    while (list.tail != kNone && now - list.tail_seen >= idle) {
       remove(list.tail, list);
       ++expired_;
     }

@@ -44,10 +44,16 @@ void PacketPipeline::on_batch(std::span<const Dissected> batch) {
         tracker_.prepare(packets[i].result.segment, prepared[i]);
       }
     }
+    // The entry prefetch reads the index slot prepare() asked for: kLookahead packets later than
+    // that, so the slot has arrived, and kLookahead packets before the entry is needed.
+    const auto prefetch = [&](std::size_t i) {
+      if (i < count && packets[i].result.outcome == DissectOutcome::kSegment) {
+        tracker_.prefetch(prepared[i]);
+      }
+    };
+    for (std::size_t i = 0; i < kLookahead; ++i) prefetch(i);
     for (std::size_t i = 0; i < count; ++i) {
-      if (packets[i].result.outcome == DissectOutcome::kSegment) tracker_.prefetch(prepared[i]);
-    }
-    for (std::size_t i = 0; i < count; ++i) {
+      prefetch(i + kLookahead);
       ++counts_.packets;
       switch (packets[i].result.outcome) {
         case DissectOutcome::kSegment:
