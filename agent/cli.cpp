@@ -100,7 +100,7 @@ std::optional<CliOptions> parse_cli(int argc, const char* const* argv, std::ostr
       "  agent --diagnose [--config.file FILE] [--target URL]... [--duration SECONDS]\n"
       "                   [--interface IFACE] [--netns NAME] [--format text|json]\n"
       "                   [--push-gateway URL] [--textfile FILE.prom]\n"
-      "  agent --replay FILE.pcap [--format text|json|prometheus]\n"
+      "  agent --replay FILE.pcap [--format text|json|prometheus] [--threads N]\n"
       "  agent --check-config [--config.file FILE]\n"
       "  agent --version | --help\n\n"
       "The v0.1 spellings --config, --listen and --log-level still work.\n"
@@ -143,6 +143,11 @@ std::optional<CliOptions> parse_cli(int argc, const char* const* argv, std::ostr
       ->type_name("NAME");
   app.add_option("--replay", replay, "Read a pcap/pcapng file and report resets and TIME_WAIT")
       ->type_name("FILE.pcap");
+  int threads = 0;
+  app.add_option("--threads", threads,
+                 "With --replay: track flows on N threads (default: one per core)")
+      ->check(CLI::Range(1, 256))
+      ->type_name("N");
   app.add_option("--format", format, "text | json (diagnose, replay) | prometheus (replay)")
       ->check(CLI::IsMember({"text", "json", "prometheus"}))
       ->type_name("FORMAT");
@@ -251,6 +256,11 @@ std::optional<CliOptions> parse_cli(int argc, const char* const* argv, std::ostr
     options.duration = *parsed;
   }
   if (!interface.empty()) options.interface = interface;
+
+  if (threads != 0) {
+    if (options.mode != Mode::kReplay) return usage_error("--threads goes with --replay");
+    options.replay_threads = static_cast<std::size_t>(threads);
+  }
 
   if (!format.empty()) {
     if (options.mode != Mode::kDiagnose && options.mode != Mode::kReplay) {

@@ -33,6 +33,8 @@ struct CliOptions {
   // §4), as if run there (`nsenter -n`); unset: the agent's own, and every other one read.
   std::optional<std::string> netns;
   std::string replay_file;
+  // --replay --threads N: flows tracked on N workers (ReplayShards); 0 = one per core.
+  std::size_t replay_threads = 0;
   OutputFormat format = OutputFormat::kText;
   std::string push_gateway;  // --diagnose --push-gateway URL (SPEC §2); empty: none
   std::string textfile;      // --diagnose --textfile FILE.prom; empty: none

@@ -1,5 +1,7 @@
 // agent: the connwatch command line (SPEC §2).
+#include <algorithm>
 #include <iostream>
+#include <thread>
 
 #include "agent/agent.h"
 #include "agent/cli.h"
@@ -54,8 +56,11 @@ int main(int argc, char** argv) {
       setup_logging(config::LogLevel::kWarn);
       const auto config = load_config_for(*cli, std::cerr);
       if (!config) return kExitUsage;
+      const std::size_t threads = cli->replay_threads != 0
+                                      ? cli->replay_threads
+                                      : std::max(1u, std::thread::hardware_concurrency());
       return passive::run_replay(cli->replay_file, replay_format(cli->format),
-                                 tracker_options(config->capture), std::cout, std::cerr);
+                                 tracker_options(config->capture), std::cout, std::cerr, threads);
     }
     case Mode::kRun:
       break;

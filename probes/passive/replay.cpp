@@ -12,6 +12,7 @@
 #include "probes/passive/capture_filter.h"
 #include "probes/passive/link_type.h"
 #include "probes/passive/packet_pipeline.h"
+#include "probes/passive/replay_shards.h"
 
 namespace connwatch::passive {
 namespace {
@@ -50,7 +51,7 @@ std::optional<ReplayFormat> replay_format_from_string(std::string_view text) {
 }
 
 ReplayResult replay_file(const std::string& path, const FlowTrackerOptions& options,
-                         PassiveMetrics* metrics) {
+                         PassiveMetrics* metrics, std::size_t threads) {
   ReplayResult result;
   // The file is walked in memory by CaptureFileReader rather than read through libpcap (two
   // fread()s per packet), and selected by the dissector (CaptureFilter::selects) rather than by
@@ -79,6 +80,13 @@ ReplayResult replay_file(const std::string& path, const FlowTrackerOptions& opti
 
   PacketPipeline pipeline(first_link, options, metrics);
   pipeline.set_capture_up(true);
+  std::unique_ptr<ReplayShards> shards;
+  if (threads > 1 && metrics == nullptr) {
+    shards = std::make_unique<ReplayShards>(threads, first_link, options);
+  }
+  const auto packets_so_far = [&] {
+    return shards ? shards->packets() : pipeline.snapshot().packets;
+  };
   std::vector<PacketPipeline::Dissected> batch;
   batch.reserve(PacketPipeline::kBatch);
   std::size_t released_at = 0;
@@ -114,11 +122,19 @@ ReplayResult replay_file(const std::string& path, const FlowTrackerOptions& opti
       // cannot tell either way: count it as captured and truncated, like live capture would.
       if (record.bytes.size() < record.wire_length &&
           packet.result.outcome == DissectOutcome::kTruncated) {
-        pipeline.on_truncated_packet();
+        if (shards) {
+          shards->add_truncated();
+        } else {
+          pipeline.on_truncated_packet();
+        }
       }
     }
     if (batch.size() == PacketPipeline::kBatch) {
-      pipeline.on_batch(batch);
+      if (shards) {
+        for (const PacketPipeline::Dissected& each : batch) shards->add(each);
+      } else {
+        pipeline.on_batch(batch);
+      }
       batch.clear();
       if (reader.position() - released_at >= kReleaseEvery) {
         released_at = reader.position();
@@ -126,19 +142,27 @@ ReplayResult replay_file(const std::string& path, const FlowTrackerOptions& opti
       }
     }
   }
-  pipeline.on_batch(batch);
+  if (shards) {
+    for (const PacketPipeline::Dissected& each : batch) shards->add(each);
+  } else {
+    pipeline.on_batch(batch);
+  }
   if (reader.error() && result.error.empty()) {
-    result.error = path + ": corrupt after " + std::to_string(pipeline.snapshot().packets) +
+    result.error = path + ": corrupt after " + std::to_string(packets_so_far()) +
                    " matching packets: " + reader.error().to_string();
   }
   if (!result.opened) return result;
+  if (shards) {
+    result.snapshot = shards->finish();
+    return result;
+  }
   pipeline.flush();
   result.snapshot = pipeline.snapshot();
   return result;
 }
 
 int run_replay(const std::string& path, ReplayFormat format, const FlowTrackerOptions& options,
-               std::ostream& out, std::ostream& err) {
+               std::ostream& out, std::ostream& err, std::size_t threads) {
   constexpr int kExitRuntimeFailure = 3;  // SPEC §2
   // Prometheus output uses a private registry, so the text is exactly the passive families.
   prometheus::Registry registry;
@@ -146,7 +170,7 @@ int run_replay(const std::string& path, ReplayFormat format, const FlowTrackerOp
   if (format == ReplayFormat::kPrometheus) {
     metrics = std::make_unique<PassiveMetrics>(registry, options);
   }
-  const ReplayResult result = replay_file(path, options, metrics.get());
+  const ReplayResult result = replay_file(path, options, metrics.get(), threads);
   if (!result.opened) {
     err << "connwatch: cannot replay " << result.error << "\n";
     return kExitRuntimeFailure;

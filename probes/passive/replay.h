@@ -2,6 +2,7 @@
 // capture (`agent --replay FILE [--format text|json|prometheus]`, SPEC §2).
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -24,14 +25,16 @@ struct ReplayResult {
   std::string error;         // empty on success; names the file otherwise
 };
 
-// Reads the whole file; metrics may be null. Never throws.
+// Reads the whole file; metrics may be null. Never throws. threads > 1 tracks the flows on that
+// many workers (ReplayShards, replay_shards.h) when metrics is null; with metrics, one thread.
 ReplayResult replay_file(const std::string& path, const FlowTrackerOptions& options,
-                         PassiveMetrics* metrics);
+                         PassiveMetrics* metrics, std::size_t threads = 1);
 
 // What `agent --replay` does: prints the counts in `format` to `out`, problems to `err`.
 // Returns the exit code: 0, or 3 when the file cannot be read or is corrupt (partial counts are
 // still printed for a file that breaks part-way).
+// threads: as replay_file (`--threads`); Prometheus output replays on one thread.
 int run_replay(const std::string& path, ReplayFormat format, const FlowTrackerOptions& options,
-               std::ostream& out, std::ostream& err);
+               std::ostream& out, std::ostream& err, std::size_t threads = 1);
 
 }  // namespace connwatch::passive

@@ -5,7 +5,7 @@
 //       Writes an Ethernet pcap of N connections (SYN/FIN/RST segments only, as the capture
 //       filter would pass them) from C client addresses x 28232 ephemeral ports, interleaved
 //       ~600 at a time, and prints the counts replay must report as JSON.
-//   passive-replay-bench replay FILE [--max-flows N]
+//   passive-replay-bench replay FILE [--max-flows N] [--threads N]
 //       Replays FILE through connwatch::passive::replay_file and prints the counts plus
 //       {"seconds": wall time of the replay, "packets_per_second": ...}.
 #include <arpa/inet.h>
@@ -218,11 +218,11 @@ int generate(const std::string& path, std::uint64_t connections, std::uint32_t c
   return 0;
 }
 
-int replay(const std::string& path, std::size_t max_flows) {
+int replay(const std::string& path, std::size_t max_flows, std::size_t threads) {
   connwatch::passive::FlowTrackerOptions options;
   options.max_flows = max_flows;
   const auto begin = std::chrono::steady_clock::now();
-  const auto result = connwatch::passive::replay_file(path, options, nullptr);
+  const auto result = connwatch::passive::replay_file(path, options, nullptr, threads);
   const std::chrono::duration<double> seconds = std::chrono::steady_clock::now() - begin;
   if (!result.error.empty()) {
     std::cerr << result.error << "\n";
@@ -238,8 +238,9 @@ int replay(const std::string& path, std::size_t max_flows) {
 }
 
 int usage() {
-  std::cerr << "usage: passive-replay-bench generate FILE [--connections N] [--clients C] "
-               "[--seed S]\n       passive-replay-bench replay FILE [--max-flows N]\n";
+  std::cerr
+      << "usage: passive-replay-bench generate FILE [--connections N] [--clients C] "
+         "[--seed S]\n       passive-replay-bench replay FILE [--max-flows N] [--threads N]\n";
   return 2;
 }
 
@@ -253,6 +254,7 @@ int main(int argc, char** argv) {
   std::uint32_t clients = 8;
   std::uint32_t seed = 1;
   std::size_t max_flows = 262144;
+  std::size_t threads = 1;
   for (int i = 3; i + 1 < argc; i += 2) {
     const std::string_view flag = argv[i];
     const unsigned long long value = std::strtoull(argv[i + 1], nullptr, 10);
@@ -264,11 +266,13 @@ int main(int argc, char** argv) {
       seed = static_cast<std::uint32_t>(value);
     } else if (flag == "--max-flows") {
       max_flows = value;
+    } else if (flag == "--threads") {
+      threads = value;
     } else {
       return usage();
     }
   }
   if (command == "generate") return generate(path, connections, clients, seed);
-  if (command == "replay") return replay(path, max_flows);
+  if (command == "replay") return replay(path, max_flows, threads);
   return usage();
 }
