@@ -62,6 +62,15 @@ TEST(Cli, ReplayTakesAFileAndPrometheusFormat) {
   EXPECT_EQ(o->format, OutputFormat::kPrometheus);
 }
 
+TEST(Cli, ReplayTakesAThreadCountDefaultingToOnePerCore) {
+  EXPECT_EQ(parse({"--replay", "x.pcap"})->replay_threads, 0u);  // main(): one per core
+  EXPECT_EQ(parse({"--replay", "x.pcap", "--threads", "3"})->replay_threads, 3u);
+  std::string err;
+  EXPECT_FALSE(parse({"--replay", "x.pcap", "--threads", "0"}, &err));
+  EXPECT_FALSE(parse({"--diagnose", "--threads", "2"}, &err));
+  EXPECT_NE(err.find("--threads goes with --replay"), std::string::npos);
+}
+
 TEST(Cli, RejectsCombinationsThatMeanNothing) {
   std::string err;
   EXPECT_FALSE(parse({"--diagnose", "--replay", "x.pcap"}, &err));
