@@ -27,6 +27,7 @@
 #include <compare>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <string>
@@ -55,6 +56,17 @@ class IpAddress {
     a.family_ = IpFamily::kIpv6;
     std::copy(bytes.begin(), bytes.end(), a.bytes_.begin());
     return a;
+  }
+  // The same, written in place: the passive dissector's per-packet path, where a temporary built
+  // byte-wise and copied 17 bytes wide stalled on store forwarding (a tenth of replay's time).
+  void assign_v4(std::span<const std::uint8_t, 4> bytes) {
+    family_ = IpFamily::kIpv4;
+    std::memcpy(bytes_.data(), bytes.data(), 4);
+    std::memset(bytes_.data() + 4, 0, 12);
+  }
+  void assign_v6(std::span<const std::uint8_t, 16> bytes) {
+    family_ = IpFamily::kIpv6;
+    std::memcpy(bytes_.data(), bytes.data(), 16);
   }
   // As v6(), but an IPv4-mapped address (::ffff:a.b.c.d) becomes the IPv4 address a.b.c.d.
   static IpAddress v6_unmapped(std::span<const std::uint8_t, 16> bytes);

@@ -247,8 +247,8 @@ class Dissector {
 
     segment_.ttl = bytes_[offset + 8];
     segment_.ip_id = be16(bytes_, offset + 4);
-    segment_.src = IpAddress::v4(std::span<const std::uint8_t, 4>(&bytes_[offset + 12], 4));
-    segment_.dst = IpAddress::v4(std::span<const std::uint8_t, 4>(&bytes_[offset + 16], 4));
+    segment_.src.assign_v4(std::span<const std::uint8_t, 4>(&bytes_[offset + 12], 4));
+    segment_.dst.assign_v4(std::span<const std::uint8_t, 4>(&bytes_[offset + 16], 4));
     // Options are skipped, not read: only their length matters and it came from the IHL.
     if (!has(bytes_, offset, header_length)) return outcome(DissectOutcome::kTruncated);
     return tcp(offset + header_length, ip_payload);
@@ -260,8 +260,8 @@ class Dissector {
     const std::size_t payload_length = be16(bytes_, offset + 4);
     std::uint8_t next = bytes_[offset + 6];
     segment_.ttl = bytes_[offset + 7];
-    segment_.src = IpAddress::v6(std::span<const std::uint8_t, 16>(&bytes_[offset + 8], 16));
-    segment_.dst = IpAddress::v6(std::span<const std::uint8_t, 16>(&bytes_[offset + 24], 16));
+    segment_.src.assign_v6(std::span<const std::uint8_t, 16>(&bytes_[offset + 8], 16));
+    segment_.dst.assign_v6(std::span<const std::uint8_t, 16>(&bytes_[offset + 24], 16));
 
     // Payload length 0 means a jumbogram (RFC 2675) or a BIG TCP packet: no bound but the capture.
     const bool bounded = payload_length != 0;
