@@ -196,6 +196,13 @@ std::error_code ConnectTracer::open(ConnectTracer& into, ConnectTraceOptions opt
     into.close();
     return failed;
   }
+  // From here on the instance is reached through a descriptor of its parent, so close() still
+  // finds it after another agent that mounted tracefs for its own run detached that mount.
+  into.instances_fd_ = ::open((root / "instances").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (into.instances_fd_ >= 0) {
+    into.instance_dir_ = std::filesystem::path("/proc/self/fd") /
+                         std::to_string(into.instances_fd_) / options.instance;
+  }
   const auto dir = into.instance_dir_;
   (void)write_file(dir / "options/record-tgid", "1");  // absent before 4.14: tgid read from /proc
   (void)write_file(dir / "buffer_size_kb", std::to_string(options.buffer_kib_per_cpu));
@@ -224,6 +231,8 @@ ConnectTracer& ConnectTracer::operator=(ConnectTracer&& other) noexcept {
   close();
   instance_dir_ = std::move(other.instance_dir_);
   mounted_ = std::move(other.mounted_);
+  instances_fd_ = other.instances_fd_;
+  other.instances_fd_ = -1;
   pipe_fd_ = other.pipe_fd_;
   partial_ = std::move(other.partial_);
   unparsed_ = other.unparsed_;
@@ -289,6 +298,10 @@ void ConnectTracer::close() {
     (void)write_file(instance_dir_ / kEvent / "enable", "0");
     ::rmdir(instance_dir_.c_str());
     instance_dir_.clear();
+  }
+  if (instances_fd_ >= 0) {
+    ::close(instances_fd_);
+    instances_fd_ = -1;
   }
   if (!mounted_.empty()) {
     ::umount2(mounted_.c_str(), MNT_DETACH);

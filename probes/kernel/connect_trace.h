@@ -95,6 +95,7 @@ class ConnectTracer {
  private:
   std::filesystem::path instance_dir_;
   std::filesystem::path mounted_;  // non-empty when open() mounted tracefs here
+  int instances_fd_ = -1;          // <tracefs>/instances: instance_dir_ goes through it
   int pipe_fd_ = -1;
   std::string partial_;  // a line the last read cut in two
   std::uint64_t unparsed_ = 0;

@@ -12,6 +12,8 @@
 #include <chrono>
 #include <thread>
 
+#include "probes/kernel/proc_file.h"
+
 namespace connwatch::kernel {
 namespace {
 
@@ -140,6 +142,33 @@ TEST(ConnectTrace, CountsEveryConnectOfThisProcess) {
   ::close(listener);
   tracer.close();
   EXPECT_FALSE(tracer.is_open());
+}
+
+// Two runs at once on a host where tracefs was not mounted: the first mounted it and, closing
+// first, detached the mount; the second still removes its own instance (it holds a descriptor of
+// the instances directory), so no enabled instance is left behind in the kernel.
+TEST(ConnectTrace, AnInstanceIsRemovedAfterAnotherRunDetachedTheMount) {
+  ConnectTracer first;
+  if (const auto ec = ConnectTracer::open(first)) {
+    GTEST_SKIP() << "connect tracepoint unavailable here: " << ec.message();
+  }
+  ConnectTraceOptions options;
+  options.instance = "connwatch-1";  // pid 1 lives: no other run takes it for a dead one's
+  ConnectTracer second;
+  ASSERT_FALSE(ConnectTracer::open(second, options));
+  first.close();
+  second.close();
+
+  ConnectTracer look;
+  ASSERT_FALSE(ConnectTracer::open(look));
+  std::string mountinfo;
+  ASSERT_FALSE(read_proc_file("/proc/self/mountinfo", mountinfo, 1 << 22));
+  const auto root = tracefs_mount_point(mountinfo);
+  ASSERT_TRUE(root);
+  const auto leftover = *root / "instances" / options.instance;
+  const bool left = std::filesystem::exists(leftover);
+  if (left) ::rmdir(leftover.c_str());
+  EXPECT_FALSE(left) << leftover;
 }
 
 }  // namespace
