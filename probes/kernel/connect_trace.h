@@ -79,6 +79,9 @@ class ConnectTracer {
   ConnectTracer& operator=(const ConnectTracer&) = delete;
 
   bool is_open() const { return pipe_fd_ >= 0; }
+  // The instance's directory while open, as a path through a descriptor of tracefs/instances
+  // ("/proc/self/fd/N/connwatch-PID"): valid even after the mount it came from was detached.
+  const std::filesystem::path& instance_dir() const { return instance_dir_; }
 
   // Appends the events buffered since the last call (never blocks). Lines that do not parse are
   // counted in unparsed(). Errors: the read's errno (the tracer stays open).

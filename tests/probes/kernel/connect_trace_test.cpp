@@ -12,8 +12,6 @@
 #include <chrono>
 #include <thread>
 
-#include "probes/kernel/proc_file.h"
-
 namespace connwatch::kernel {
 namespace {
 
@@ -159,13 +157,9 @@ TEST(ConnectTrace, AnInstanceIsRemovedAfterAnotherRunDetachedTheMount) {
   first.close();
   second.close();
 
-  ConnectTracer look;
+  ConnectTracer look;  // its instances directory is the same tracefs, whoever mounted it
   ASSERT_FALSE(ConnectTracer::open(look));
-  std::string mountinfo;
-  ASSERT_FALSE(read_proc_file("/proc/self/mountinfo", mountinfo, 1 << 22));
-  const auto root = tracefs_mount_point(mountinfo);
-  ASSERT_TRUE(root);
-  const auto leftover = *root / "instances" / options.instance;
+  const auto leftover = look.instance_dir().parent_path() / options.instance;
   const bool left = std::filesystem::exists(leftover);
   if (left) ::rmdir(leftover.c_str());
   EXPECT_FALSE(left) << leftover;
