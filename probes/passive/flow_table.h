@@ -308,6 +308,7 @@ class FlowTable {
     const Link& next = links_[closed.tail];
     prefetch_line(&index_[next.hash & mask_]);
     prefetch_line(&entries_[closed.tail]);
+    prefetch_line(reinterpret_cast<const char*>(&entries_[closed.tail]) + sizeof(Entry) - 1);
     if (next.prev != kNone) prefetch_line(&links_[next.prev]);
   }
 
