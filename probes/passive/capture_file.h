@@ -111,6 +111,8 @@ class CaptureFileReader {
 
   std::uint16_t u16(std::size_t at) const;
   std::uint32_t u32(std::size_t at) const;
+  // Prefetches the file kReadAhead bytes past `at` (capture_file.cpp); never reads it.
+  void read_ahead(std::size_t at) const;
 
   std::span<const std::uint8_t> file_;
   std::size_t position_ = 0;

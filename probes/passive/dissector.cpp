@@ -358,8 +358,13 @@ std::string_view to_string(DissectOutcome outcome) {
 
 DissectResult dissect(std::span<const std::uint8_t> packet, LinkType link) {
   DissectResult result;
-  result.outcome = Dissector(packet, result.segment).run(link);
+  dissect(packet, link, result);
   return result;
+}
+
+void dissect(std::span<const std::uint8_t> packet, LinkType link, DissectResult& result) {
+  result = DissectResult{};
+  result.outcome = Dissector(packet, result.segment).run(link);
 }
 
 }  // namespace connwatch::passive

@@ -42,5 +42,9 @@ struct DissectResult {
 };
 
 DissectResult dissect(std::span<const std::uint8_t> packet, LinkType link);
+// The same, written into `result` (reset first). Replay dissects into its batch's slot with it:
+// copying the returned result there read the dissector's byte- and word-sized stores back with
+// 16-byte loads, which cannot be store-forwarded and stalled on every packet.
+void dissect(std::span<const std::uint8_t> packet, LinkType link, DissectResult& result);
 
 }  // namespace connwatch::passive

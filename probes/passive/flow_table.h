@@ -24,20 +24,10 @@
 #include <vector>
 
 #include "probes/passive/flow_key.h"
+#include "probes/passive/prefetch.h"
 #include "probes/passive/tcp_segment.h"
 
 namespace connwatch::passive {
-
-// A prefetch the optimiser keeps. GCC treats __builtin_prefetch as free of side effects and
-// deletes a loop whose only effect is prefetching (C++ lets it assume the loop ends): the batch
-// prefetch of entries and of eviction victims compiled to nothing. An asm volatile stays.
-inline void prefetch_line(const void* address) {
-#if defined(__x86_64__)
-  asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(address)));
-#else
-  __builtin_prefetch(address);
-#endif
-}
 
 // The LRU list a flow is on, which decides its idle timeout.
 enum class FlowList : std::uint8_t { kOpening, kLongLived, kClosed };
@@ -308,6 +298,7 @@ class FlowTable {
     const Link& next = links_[closed.tail];
     prefetch_line(&index_[next.hash & mask_]);
     prefetch_line(&entries_[closed.tail]);
+    prefetch_line(reinterpret_cast<const char*>(&entries_[closed.tail]) + sizeof(Entry) - 1);
     if (next.prev != kNone) prefetch_line(&links_[next.prev]);
   }
 

@@ -112,7 +112,7 @@ ReplayResult replay_file(const std::string& path, const FlowTrackerOptions& opti
     }
     ++records;
     PacketPipeline::Dissected& packet = batch.emplace_back();
-    packet.result = dissect(record.bytes, *interface.link);
+    dissect(record.bytes, *interface.link, packet.result);
     packet.time = record.time;
     if (!interface.filter->selects(packet.result, record.bytes, record.wire_length)) {
       batch.pop_back();
