@@ -17,6 +17,7 @@
 #include <cstring>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <queue>
 #include <random>
 #include <string>
@@ -210,8 +211,9 @@ int generate(const std::string& path, std::uint64_t connections, std::uint32_t c
     }
   }
   flush_until(INT64_MAX);
-  expected["flows_distinct"] =
-      std::min<std::uint64_t>(connections, std::uint64_t{clients} * kEphemeralPorts);
+  // A 4-tuple repeats when both the client slot and the server port (i mod 3) repeat.
+  expected["flows_distinct"] = std::min<std::uint64_t>(
+      connections, std::lcm(std::uint64_t{clients} * kEphemeralPorts, std::uint64_t{3}));
   std::cerr << "wrote " << written << " packets of " << connections << " connections to " << path
             << "\n";
   std::cout << expected.dump() << std::endl;

@@ -22,6 +22,9 @@ connections=${CONNECTIONS:-1300000}
 runs=${RUNS:-3}
 pcap=$dir/control-$connections.pcap
 mkdir -p "$dir"
+# Each run's outputs stay its own: two runs at once share only the cached capture.
+work=$(mktemp -d "$dir/run.XXXXXX")
+trap 'rm -rf "$work"' EXIT
 if [[ ! -s $pcap || ! -s $pcap.expected.json ]]; then
   "$bench" generate "$pcap" --connections "$connections" > "$pcap.expected.json"
 fi
@@ -32,8 +35,8 @@ filter="($filter) or (vlan and (($filter) or (vlan and ($filter))))"  # what rep
 # Both times are printed: on a machine shared with other work the wall clock measures the
 # neighbours too, the CPU time much less so.
 measure() {
-  local log=$dir/time.log
-  /usr/bin/time -v -o "$log" "$@" > "$dir/out.txt" 2> "$dir/err.txt"
+  local log=$work/time.log
+  /usr/bin/time -v -o "$log" "$@" > "$work/out.txt" 2> "$work/err.txt"
   local elapsed rss user system
   elapsed=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log")
   rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
@@ -49,7 +52,7 @@ flows=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['flows_d
 echo "capture: $pcap ($(du -h "$pcap" | cut -f1)), $packets packets, $flows distinct flows"
 
 check_counts() {
-  python3 - "$pcap.expected.json" "$dir/out.txt" <<'EOF'
+  python3 - "$pcap.expected.json" "$work/out.txt" <<'EOF'
 import json, sys
 expected = json.load(open(sys.argv[1]))
 actual = json.load(open(sys.argv[2]))
