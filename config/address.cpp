@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 
 namespace connwatch::config {
 namespace {
@@ -71,6 +72,16 @@ bool split_host_port(std::string_view text, std::string& host, std::string_view&
   return true;
 }
 
+// The first byte an HTTP request line cannot carry as is: controls, space and DEL (< 0x21, 0x7f).
+// Sent raw, CR/LF would end the request line and smuggle headers or a second request.
+std::optional<unsigned char> first_control_byte(std::string_view text) {
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x21 || byte == 0x7f) return byte;
+  }
+  return std::nullopt;
+}
+
 std::string bracketed(const std::string& host) {
   return host.find(':') != std::string::npos ? "[" + host + "]" : host;
 }
@@ -113,6 +124,13 @@ std::optional<TargetUrl> parse_target_url(std::string_view text, std::string& er
     return std::nullopt;
   }
   std::string_view rest = text.substr(sep + 3);
+  if (const auto byte = first_control_byte(rest)) {
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "0x%02x", *byte);
+    error = std::string("control character or space (") + hex +
+            ") in the URL; percent-encode it (a space is %20)";
+    return std::nullopt;
+  }
   const auto path_start = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, path_start);
   std::string_view path = path_start == std::string_view::npos ? "" : rest.substr(path_start);

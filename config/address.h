@@ -26,7 +26,9 @@ struct TargetUrl {
   bool operator==(const TargetUrl&) const = default;
 };
 
-// Parses a target URL; on failure returns nullopt and says why in `error`.
+// Parses a target URL; on failure returns nullopt and says why in `error`. Bytes an HTTP request
+// line cannot carry raw (controls below 0x21 - CR, LF, NUL, space, tab - and DEL 0x7f) are refused
+// anywhere after the scheme, so a percent-decoded /probe target cannot smuggle headers.
 std::optional<TargetUrl> parse_target_url(std::string_view text, std::string& error);
 
 // Where /metrics listens: ":9873" (every address), "127.0.0.1:9873", "[::1]:9873".

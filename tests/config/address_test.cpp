@@ -55,7 +55,28 @@ TEST(TargetUrl, RejectsWhatCannotBeProbed) {
   EXPECT_EQ(url_error("http://user:pw@h/"), "user information in URLs is not supported");
   EXPECT_EQ(url_error("http://[fd00::1/"), "unclosed '[' in IPv6 address");
   EXPECT_EQ(url_error("http://fd00::1/"), "IPv6 addresses need brackets, as in [::1]:9873");
-  EXPECT_EQ(url_error("http://a b/"), "\"a b\" is not a valid host name");
+  EXPECT_EQ(url_error("http://a b/"),
+            "control character or space (0x20) in the URL; percent-encode it (a space is %20)");
+  EXPECT_EQ(url_error("http://a!b/"), "\"a!b\" is not a valid host name");
+}
+
+TEST(TargetUrl, RefusesBytesARequestLineCannotCarry) {
+  // CR/LF in the path would end the request line: a smuggled header and a second request.
+  EXPECT_EQ(url_error("http://h/x\r\nX-Evil: 1\r\n\r\nGET /admin"),
+            "control character or space (0x0d) in the URL; percent-encode it (a space is %20)");
+  EXPECT_EQ(url_error("http://h/x?q=\n"),
+            "control character or space (0x0a) in the URL; percent-encode it (a space is %20)");
+  EXPECT_EQ(url_error("http://h/a b"),
+            "control character or space (0x20) in the URL; percent-encode it (a space is %20)");
+  std::string nul_error;
+  EXPECT_FALSE(parse_target_url(std::string_view("http://h/\0x", 10), nul_error).has_value());
+  EXPECT_EQ(nul_error,
+            "control character or space (0x00) in the URL; percent-encode it (a space is %20)");
+  EXPECT_EQ(url_error("http://h/\x7f"),
+            "control character or space (0x7f) in the URL; percent-encode it (a space is %20)");
+  EXPECT_EQ(url_error("tcp://h\t:80"),
+            "control character or space (0x09) in the URL; percent-encode it (a space is %20)");
+  EXPECT_EQ(url_ok("http://h/x%0D%0Ay?a=%20").path, "/x%0D%0Ay?a=%20");  // escaped stays escaped
 }
 
 TEST(ListenAddress, AcceptsEveryAddressOrOne) {

@@ -43,6 +43,9 @@ const std::vector<InvalidCase> kInvalidCases = {
     {"bad_url_port", {":3:7: target[0].url: bad URL: bad port \"99999\" (want 1-65535)"}},
     {"bad_url_scheme",
      {":3:7: target[0].url: bad URL: unsupported scheme \"ftp\" (want http, https or tcp)"}},
+    {"target_url_control_bytes",
+     {":3:7: target[0].url: bad URL: control character or space (0x0d) in the URL; "
+      "percent-encode it (a space is %20)"}},
     {"budget_ratio_out_of_range", {":2:16: retry.budget_ratio: must be between 0 and 1, got 1.5"}},
     {"capture_port_out_of_range",
      {":2:14: capture.ports[1]: must be between 1 and 65535, got 70000"}},
