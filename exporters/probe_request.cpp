@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <string>
 
 namespace connwatch::exporters {
 
@@ -54,9 +55,12 @@ std::optional<ProbeQuery> parse_probe_query(std::string_view request_target, std
     if (pair.empty()) continue;
     const auto eq = pair.find('=');
     const auto key = unescape(pair.substr(0, eq));
+    if (!key) continue;  // Go's r.URL.Query() drops the pair
+    const bool wanted = (*key == "target" && !have_target) || (*key == "module" && !have_module);
     const auto value =
         unescape(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1));
-    if (!key || !value) {
+    if (!value) {
+      if (!wanted) continue;  // as Go: another key's bad escape does not matter
       error = "malformed query: bad %-escape in \"" + std::string(pair) + "\"";
       return std::nullopt;
     }
@@ -70,6 +74,11 @@ std::optional<ProbeQuery> parse_probe_query(std::string_view request_target, std
   }
   if (result.target.empty()) {
     error = "Target parameter is missing";
+    return std::nullopt;
+  }
+  if (result.target.size() > kMaxProbeTarget) {
+    error = "target is " + std::to_string(result.target.size()) + " bytes long (at most " +
+            std::to_string(kMaxProbeTarget) + ")";
     return std::nullopt;
   }
   return result;
@@ -91,8 +100,14 @@ std::optional<std::chrono::duration<double>> probe_timeout(std::optional<std::st
   }
   if (scrape == 0) scrape = 120;  // blackbox's value when Prometheus sent none
   const double most = scrape - offset.count();
-  if ((module.count() > 0 && module.count() < most) || most < 0) return module;
-  return std::chrono::duration<double>(most);
+  double seconds = most;
+  // blackbox: below the offset the module's timeout, which is 0 (an expired budget) when unset.
+  if ((module.count() > 0 && module.count() < most) || most < 0) seconds = module.count();
+  // Before anyone casts it to a clock duration: 1e300 s would overflow (and a NaN module timeout
+  // must not pass through).
+  if (!(seconds >= 0)) seconds = 0;
+  if (seconds > kMaxProbeTimeout.count()) seconds = kMaxProbeTimeout.count();
+  return std::chrono::duration<double>(seconds);
 }
 
 }  // namespace connwatch::exporters

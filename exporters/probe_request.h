@@ -4,11 +4,15 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace connwatch::exporters {
+
+// The longest target /probe takes, in bytes after percent-decoding: a URL beyond it is a 400.
+inline constexpr std::size_t kMaxProbeTarget = 2048;
 
 struct ProbeQuery {
   std::string target;               // as Prometheus sent it, percent-decoded
@@ -17,17 +21,26 @@ struct ProbeQuery {
 
 // Parses the query part of a request target ("/probe?target=...&module=..."): `+` is a space and
 // %XX a byte, as Go's url.ParseQuery reads it; the first of repeated keys wins; other keys are
-// ignored. nullopt with `error` (the text of a 400) when the target is missing or empty, or an
-// escape is malformed.
+// ignored, and a pair whose key, or whose value for another key, has a malformed %-escape is
+// skipped as Go's r.URL.Query() skips it. Unlike Go, a malformed escape in the first target or
+// module value is a 400 naming it (Go drops the pair: "Target parameter is missing" or the
+// default module). nullopt with `error` (the text of a 400) then, and when the target is missing,
+// empty or longer than kMaxProbeTarget bytes decoded.
 std::optional<ProbeQuery> parse_probe_query(std::string_view request_target, std::string& error);
 
 // blackbox_exporter's budget for one probe: the scrape timeout Prometheus sent (120 s without the
 // header, as blackbox) minus `offset` (blackbox's --timeout-offset, 0.5 s), or the module's
-// `timeout` when that is shorter, or when the scrape timeout minus the offset is below zero.
-// nullopt with `error` when the header is not a number.
+// `timeout` when that is shorter, or when the scrape timeout minus the offset is below zero (so a
+// header below the offset with a module without timeout gives 0: the probe fails at once, as in
+// blackbox). Always finite and within [0, kMaxProbeTimeout] (a header of 1e300 is clamped), so it
+// casts to any clock duration safely. nullopt with `error` when the header is not a number.
 std::optional<std::chrono::duration<double>> probe_timeout(
     std::optional<std::string_view> scrape_timeout_header, std::chrono::duration<double> module,
     std::chrono::duration<double> offset, std::string& error);
+
+// The longest budget a probe gets, whatever the header or module says (seconds): blackbox's value
+// without the header, and the connect/request timeout of a module without one (module_target.h).
+inline constexpr std::chrono::duration<double> kMaxProbeTimeout{120.0};
 
 // blackbox_exporter's default --timeout-offset.
 inline constexpr std::chrono::milliseconds kProbeTimeoutOffset{500};

@@ -1,7 +1,9 @@
 // Fuzz target: the /probe query parser and the scrape-timeout header rule, which read what any
-// client sends. Any bytes must be accepted or rejected without reading out of bounds, and an
-// accepted query always has a target and a module.
+// client sends. Any bytes must be accepted or rejected without reading out of bounds, an
+// accepted query always has a target (at most kMaxProbeTarget bytes) and a module, and a budget
+// is finite, >= 0 and <= kMaxProbeTimeout with or without a module timeout.
 #include <chrono>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -13,14 +15,28 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   std::string error;
   if (const auto query = connwatch::exporters::parse_probe_query(text, error)) {
-    if (query->target.empty() || query->module.empty()) __builtin_trap();
+    if (query->target.empty() || query->module.empty() ||
+        query->target.size() > connwatch::exporters::kMaxProbeTarget) {
+      __builtin_trap();
+    }
   } else if (error.empty()) {
     __builtin_trap();
   }
   using namespace std::chrono_literals;
-  if (const auto timeout = connwatch::exporters::probe_timeout(
-          text, std::chrono::duration<double>(5), 500ms, error)) {
-    if (!(timeout->count() == timeout->count())) __builtin_trap();  // never NaN
+  // With a module timeout and without one (the header alone decides): always finite, within
+  // [0, kMaxProbeTimeout], and castable to the steady clock without overflow.
+  for (const double module : {5.0, 0.0}) {
+    if (const auto timeout = connwatch::exporters::probe_timeout(
+            text, std::chrono::duration<double>(module), 500ms, error)) {
+      const double seconds = timeout->count();
+      if (!std::isfinite(seconds) || seconds < 0 ||
+          seconds > connwatch::exporters::kMaxProbeTimeout.count()) {
+        __builtin_trap();
+      }
+      if (std::chrono::duration_cast<std::chrono::steady_clock::duration>(*timeout).count() < 0) {
+        __builtin_trap();
+      }
+    }
   }
   return 0;
 }

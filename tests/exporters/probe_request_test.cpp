@@ -49,6 +49,28 @@ TEST(ProbeQuery, ABadEscapeIsAnError) {
   EXPECT_FALSE(parse_probe_query("/probe?target=a%", error));
 }
 
+TEST(ProbeQuery, ABadEscapeInAnotherKeyIsSkippedAsGoDoes) {
+  std::string error;
+  const auto q = parse_probe_query("/probe?x=%zz&%zz=1&target=a.test&debug=%4&module=m", error);
+  ASSERT_TRUE(q) << error;
+  EXPECT_EQ(q->target, "a.test");
+  EXPECT_EQ(q->module, "m");
+  // Only the first target counts: a later bad one is another pair to skip.
+  EXPECT_TRUE(parse_probe_query("/probe?target=a.test&target=%zz", error));
+}
+
+TEST(ProbeQuery, ATargetLongerThan2KiBIsAnError) {
+  std::string error;
+  const std::string at_limit(kMaxProbeTarget, 'a');
+  EXPECT_TRUE(parse_probe_query("/probe?target=" + at_limit, error)) << error;
+  EXPECT_FALSE(parse_probe_query("/probe?target=" + at_limit + "a", error));
+  EXPECT_EQ(error, "target is 2049 bytes long (at most 2048)");
+  // Counted decoded: %41 is one byte.
+  std::string escaped = "/probe?target=";
+  for (std::size_t i = 0; i < kMaxProbeTarget; ++i) escaped += "%41";
+  EXPECT_TRUE(parse_probe_query(escaped, error)) << error;
+}
+
 TEST(ProbeTimeout, TheScrapeTimeoutMinusTheOffsetWhenShorterThanTheModules) {
   std::string error;
   EXPECT_DOUBLE_EQ(probe_timeout("3", 5s, 500ms, error)->count(), 2.5);
@@ -67,6 +89,24 @@ TEST(ProbeTimeout, WithoutTheHeaderTheModulesTimeoutUpTo120Seconds) {
 TEST(ProbeTimeout, BelowTheOffsetTheModulesTimeoutAppliesAsInBlackbox) {
   std::string error;
   EXPECT_DOUBLE_EQ(probe_timeout("0.2", 5s, 500ms, error)->count(), 5.0);
+}
+
+TEST(ProbeTimeout, AHugeHeaderIsClampedBeforeAnyoneCastsIt) {
+  std::string error;
+  // A module without timeout: the header alone decides; 1e300 s overflowed duration_cast.
+  const auto huge = probe_timeout("1e300", Seconds(0), 500ms, error);
+  ASSERT_TRUE(huge) << error;
+  EXPECT_DOUBLE_EQ(huge->count(), kMaxProbeTimeout.count());
+  EXPECT_GT(std::chrono::duration_cast<std::chrono::steady_clock::duration>(*huge).count(), 0);
+  EXPECT_DOUBLE_EQ(probe_timeout("1e300", 5s, 500ms, error)->count(), 5.0);
+  EXPECT_DOUBLE_EQ(probe_timeout("600", Seconds(0), 500ms, error)->count(), 120.0);
+  EXPECT_DOUBLE_EQ(probe_timeout("-1e300", Seconds(0), 500ms, error)->count(), 0.0);
+}
+
+TEST(ProbeTimeout, BelowTheOffsetWithoutAModuleTimeoutTheBudgetIsZeroAsInBlackbox) {
+  std::string error;
+  EXPECT_DOUBLE_EQ(probe_timeout("0.2", Seconds(0), 500ms, error)->count(), 0.0);
+  EXPECT_DOUBLE_EQ(probe_timeout("-3", Seconds(0), 500ms, error)->count(), 0.0);
 }
 
 TEST(ProbeTimeout, AHeaderThatIsNotANumberIsAnError) {
