@@ -147,6 +147,9 @@ struct ProbeSettings {
   // answers 400 for every module.
   std::string config_file;
   int max_pools = 1000;  // (module, target) pools kept between scrapes; LRU eviction beyond
+  // /probe requests probing at once; beyond it a 503 at once, so that a slow outage cannot take
+  // the web server's 256 connection slots and /metrics and /-/healthy always have some (1-200).
+  int max_concurrent = 128;
 
   bool operator==(const ProbeSettings&) const = default;
 };

@@ -19,12 +19,14 @@ ProbeEndpoint::ProbeEndpoint(const asio::any_io_executor& executor, prometheus::
                              const config::PoolSettings& pool, config::ProbeModules modules)
     : modules_(std::move(modules)),
       have_module_file_(!settings.config_file.empty()),
+      max_concurrent_(settings.max_concurrent),
       pools_(executor, registry, static_cast<std::size_t>(settings.max_pools), pool) {}
 
 void ProbeEndpoint::reconfigure(config::ProbeModules modules, const config::ProbeSettings& settings,
                                 const config::PoolSettings& pool) {
   modules_ = std::move(modules);
   have_module_file_ = !settings.config_file.empty();
+  max_concurrent_ = settings.max_concurrent;
   pools_.reconfigure(modules_, static_cast<std::size_t>(settings.max_pools), pool);
 }
 
@@ -65,6 +67,23 @@ asio::awaitable<Response> ProbeEndpoint::handle(const Request& request) {
   }
   const auto timeout = probe_timeout(header, module->second.timeout, kProbeTimeoutOffset, error);
   if (!timeout) co_return bad_request(error);
+
+  if (in_flight_ >= max_concurrent_) {
+    spdlog::debug("/probe: 503 for {}: {} probes in flight", std::string(request.target()),
+                  in_flight_);
+    co_return text_response(
+        request, http::status::service_unavailable,
+        fmt::format("too many probes in flight ({}, [probe] max_concurrent): try again later\n",
+                    in_flight_));
+  }
+  // Released when the answer is made or the coroutine is destroyed (server shutdown).
+  struct InFlight {
+    int& count;
+    explicit InFlight(int& c) : count(c) { ++count; }
+    ~InFlight() { --count; }
+    InFlight(const InFlight&) = delete;
+    InFlight& operator=(const InFlight&) = delete;
+  } in_flight(in_flight_);
 
   // Kept for the answer: a reload may replace the module while the probe runs.
   const config::ProberKind prober = module->second.prober;

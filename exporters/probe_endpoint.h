@@ -5,7 +5,9 @@
 //
 // Answers: 200 with the families (probe_success 0 is still a 200, as in blackbox); 400 with a
 // one-line reason for a missing target, an unknown module, a target the module cannot take or an
-// unparsable X-Prometheus-Scrape-Timeout-Seconds; 405 for a method other than GET or HEAD.
+// unparsable X-Prometheus-Scrape-Timeout-Seconds; 405 for a method other than GET or HEAD; 503
+// with a reason when [probe] max_concurrent probes are already running (so slow targets cannot
+// hold all of the web server's connections and starve /metrics).
 #pragma once
 
 #include <prometheus/registry.h>
@@ -40,6 +42,7 @@ class ProbeEndpoint {
   void stop() { pools_.stop(); }
 
   const config::ProbeModules& modules() const { return modules_; }
+  int in_flight() const { return in_flight_; }
   active::ProbePools& pools() { return pools_; }
 
  private:
@@ -47,6 +50,8 @@ class ProbeEndpoint {
 
   config::ProbeModules modules_;
   bool have_module_file_;
+  int max_concurrent_;
+  int in_flight_ = 0;  // requests between admission and their answer
   active::ProbePools pools_;
 };
 

@@ -196,6 +196,19 @@ TEST(ConfigLoader, ProbeSectionNamesTheModuleFileRelativeToTheTomlFile) {
   }
 }
 
+TEST(ConfigLoader, ProbeMaxConcurrentLeavesTheWebServerSlots) {
+  EXPECT_EQ(parse_config("", "agent.toml").probe.max_concurrent, 128);
+  EXPECT_EQ(parse_config("[probe]\nmax_concurrent = 8\n", "agent.toml").probe.max_concurrent, 8);
+  try {
+    parse_config("[probe]\nmax_concurrent = 256\n", "agent.toml");
+    FAIL() << "max_concurrent = 256 (every connection slot) was accepted";
+  } catch (const ConfigError& e) {
+    ASSERT_EQ(e.messages().size(), 1U) << e.what();
+    EXPECT_NE(e.messages()[0].find("agent.toml:2:18: probe.max_concurrent"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(ConfigLoader, MissingFileNamesTheFile) {
   try {
     load_config_file("/nonexistent/agent.toml");
