@@ -92,12 +92,15 @@ asio::awaitable<Response> ProbeEndpoint::handle(const Request& request) {
   std::optional<active::ProbeReport> report =
       co_await pools_.probe(query->module, query->target, *target, budget);
   if (!report) {
-    // Its pool closed underneath (a reload removed the module, or shutdown).
-    report.emplace();
-    report->outcome = active::Outcome::kOther;
-    report->error = "the probe's pool was closed (reload or shutdown)";
-    report->duration_seconds =
+    // Its pool was closed or replaced underneath (a reload, or shutdown): nothing is known about
+    // the target, so no probe_success 0 (a false alert) but a 503 (Prometheus records up 0).
+    const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    spdlog::debug("/probe module {} target {}: 503, its pool was closed after {:.3f} s",
+                  query->module, query->target, seconds);
+    co_return text_response(request, http::status::service_unavailable,
+                            "the probe was cut short: a reload replaced its pool (or the agent is "
+                            "stopping); the next scrape probes again\n");
   }
   spdlog::debug("/probe module {} target {}: {} in {:.3f} s ({} connection){}{}", query->module,
                 query->target, active::to_string(report->outcome), report->duration_seconds,

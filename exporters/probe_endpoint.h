@@ -7,7 +7,9 @@
 // one-line reason for a missing target, an unknown module, a target the module cannot take or an
 // unparsable X-Prometheus-Scrape-Timeout-Seconds; 405 for a method other than GET or HEAD; 503
 // with a reason when [probe] max_concurrent probes are already running (so slow targets cannot
-// hold all of the web server's connections and starve /metrics).
+// hold all of the web server's connections and starve /metrics), and when a reload (or shutdown)
+// closed or replaced the probe's pool while it ran (no probe_success 0: nothing is known about
+// the target, and Prometheus records up 0 instead of a false alert).
 #pragma once
 
 #include <prometheus/registry.h>

@@ -150,6 +150,21 @@ TEST_F(ProbeEndpointTest, ATargetThatWouldSmuggleARequestIsRefusedUnsent) {
   EXPECT_TRUE(has_line(r.body(), "probe_success 1")) << r.body();
 }
 
+TEST_F(ProbeEndpointTest, AReloadThatClosesThePoolMidProbeIsA503NotAFailure) {
+  LoopbackServer silent({nullptr, {}, {}});
+  const auto probe =
+      start(request("/probe?target=http://127.0.0.1:" + std::to_string(silent.port()) + "/"));
+  ASSERT_TRUE(run_until(io_, [&] { return silent.accepted() == 1; }));
+  auto next = modules();
+  next.erase("http_2xx");
+  endpoint().reconfigure(next, settings_, config::PoolSettings{});
+  ASSERT_TRUE(run_until(
+      io_, [&] { return probe->has_value(); }, 500ms));
+  EXPECT_EQ((*probe)->result(), http::status::service_unavailable);
+  EXPECT_EQ((*probe)->body().find("probe_success"), std::string::npos) << (*probe)->body();
+  EXPECT_NE((*probe)->body().find("a reload replaced its pool"), std::string::npos);
+}
+
 class ProbeEndpointLimitTest : public ProbeEndpointTest {
  protected:
   ProbeEndpointLimitTest() : ProbeEndpointTest(1) {}
