@@ -150,6 +150,10 @@ struct ProbeSettings {
   // /probe requests probing at once; beyond it a 503 at once, so that a slow outage cannot take
   // the web server's 256 connection slots and /metrics and /-/healthy always have some (1-200).
   int max_concurrent = 128;
+  // How long a /probe pool keeps an idle connection: replaces [pool] idle_timeout (30 s), which is
+  // shorter than Prometheus' usual 1 m scrape interval and would leave nothing to reuse. The
+  // server's Keep-Alive timeout and the pool's idle watch still retire what the server closes.
+  Duration idle_timeout = 5min;
 
   bool operator==(const ProbeSettings&) const = default;
 };

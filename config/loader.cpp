@@ -398,6 +398,7 @@ void read_probe(TableReader& r, ProbeSettings& probe) {
   r.read("max_pools", probe.max_pools, 1, 1000000);
   // At most 200 of the web server's 256 connections: /metrics keeps at least 56.
   r.read("max_concurrent", probe.max_concurrent, 1, 200);
+  r.read_duration("idle_timeout", probe.idle_timeout, 1ms);
 }
 
 // An established flow kept for less time than an opening one would be forgotten while quiet,

@@ -14,20 +14,33 @@ namespace connwatch::exporters {
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
 
+namespace {
+
+// [pool] for the /probe pools, with [probe] idle_timeout in place of [pool] idle_timeout.
+config::PoolSettings probe_pool_settings(const config::ProbeSettings& settings,
+                                         config::PoolSettings pool) {
+  pool.idle_timeout = settings.idle_timeout;
+  return pool;
+}
+
+}  // namespace
+
 ProbeEndpoint::ProbeEndpoint(const asio::any_io_executor& executor, prometheus::Registry& registry,
                              const config::ProbeSettings& settings,
                              const config::PoolSettings& pool, config::ProbeModules modules)
     : modules_(std::move(modules)),
       have_module_file_(!settings.config_file.empty()),
       max_concurrent_(settings.max_concurrent),
-      pools_(executor, registry, static_cast<std::size_t>(settings.max_pools), pool) {}
+      pools_(executor, registry, static_cast<std::size_t>(settings.max_pools),
+             probe_pool_settings(settings, pool)) {}
 
 void ProbeEndpoint::reconfigure(config::ProbeModules modules, const config::ProbeSettings& settings,
                                 const config::PoolSettings& pool) {
   modules_ = std::move(modules);
   have_module_file_ = !settings.config_file.empty();
   max_concurrent_ = settings.max_concurrent;
-  pools_.reconfigure(modules_, static_cast<std::size_t>(settings.max_pools), pool);
+  pools_.reconfigure(modules_, static_cast<std::size_t>(settings.max_pools),
+                     probe_pool_settings(settings, pool));
 }
 
 AsyncHandler ProbeEndpoint::handler() {

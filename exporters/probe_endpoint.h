@@ -27,7 +27,8 @@ namespace connwatch::exporters {
 class ProbeEndpoint {
  public:
   // Registers the pools' families in `registry` (startup only: may throw). `modules` may be empty
-  // (no module file): every request is then a 400 naming --probe.config.file.
+  // (no module file): every request is then a 400 naming --probe.config.file. The pools take
+  // `pool` ([pool]) with settings.idle_timeout ([probe] idle_timeout) in place of its own.
   ProbeEndpoint(const boost::asio::any_io_executor& executor, prometheus::Registry& registry,
                 const config::ProbeSettings& settings, const config::PoolSettings& pool,
                 config::ProbeModules modules);

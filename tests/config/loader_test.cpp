@@ -39,6 +39,8 @@ TEST(ConfigLoader, EmptyFileGivesEveryDefaultOfTheSpec) {
   EXPECT_DOUBLE_EQ(c.retry.budget_ratio, 0.2);
   EXPECT_EQ(c.probe.config_file, "");
   EXPECT_EQ(c.probe.max_pools, 1000);
+  EXPECT_EQ(c.probe.max_concurrent, 128);
+  EXPECT_EQ(c.probe.idle_timeout, 5min);
   EXPECT_TRUE(c.targets.empty());
 }
 
@@ -199,6 +201,8 @@ TEST(ConfigLoader, ProbeSectionNamesTheModuleFileRelativeToTheTomlFile) {
 TEST(ConfigLoader, ProbeMaxConcurrentLeavesTheWebServerSlots) {
   EXPECT_EQ(parse_config("", "agent.toml").probe.max_concurrent, 128);
   EXPECT_EQ(parse_config("[probe]\nmax_concurrent = 8\n", "agent.toml").probe.max_concurrent, 8);
+  EXPECT_EQ(parse_config("[probe]\nidle_timeout = \"90s\"\n", "agent.toml").probe.idle_timeout,
+            90s);
   try {
     parse_config("[probe]\nmax_concurrent = 256\n", "agent.toml");
     FAIL() << "max_concurrent = 256 (every connection slot) was accepted";

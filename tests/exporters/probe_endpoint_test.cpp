@@ -165,6 +165,18 @@ TEST_F(ProbeEndpointTest, AReloadThatClosesThePoolMidProbeIsA503NotAFailure) {
   EXPECT_NE((*probe)->body().find("a reload replaced its pool"), std::string::npos);
 }
 
+TEST_F(ProbeEndpointTest, PoolsKeepIdleConnectionsForProbeIdleTimeoutNotPoolIdleTimeout) {
+  // [pool] idle_timeout (30 s) would close every connection before the next 1 m scrape.
+  EXPECT_EQ(config::PoolSettings{}.idle_timeout, 30s);
+  EXPECT_EQ(endpoint().pools().pool_settings().idle_timeout, 5min);
+  config::PoolSettings pool;
+  pool.max_connections = 2;
+  settings_.idle_timeout = 3min;
+  endpoint().reconfigure(modules(), settings_, pool);
+  EXPECT_EQ(endpoint().pools().pool_settings().idle_timeout, 3min);
+  EXPECT_EQ(endpoint().pools().pool_settings().max_connections, 2);
+}
+
 class ProbeEndpointLimitTest : public ProbeEndpointTest {
  protected:
   ProbeEndpointLimitTest() : ProbeEndpointTest(1) {}
