@@ -101,8 +101,9 @@ struct RetrySettings {
 
 // Which address families a target is probed over (SPEC §3 ip_protocol): auto tries the name's IPv6
 // addresses first and falls back to IPv4 within connect_timeout; ip4 / ip6 look up only that
-// family.
-enum class IpProtocol { kAuto, kIp4, kIp6 };
+// family. ip4_first (not a TOML value: a blackbox module's preferred_ip_protocol ip4 with
+// ip_protocol_fallback) is auto with IPv4 first.
+enum class IpProtocol { kAuto, kIp4, kIp6, kIp4First };
 std::string_view to_string(IpProtocol protocol);
 
 // A target's TLS client settings (https://). Empty paths: the system trust store, no client

@@ -714,6 +714,8 @@ std::string_view to_string(IpProtocol protocol) {
       return "ip4";
     case IpProtocol::kIp6:
       return "ip6";
+    case IpProtocol::kIp4First:
+      return "ip4_first";
   }
   return "auto";
 }

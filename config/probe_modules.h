@@ -40,10 +40,11 @@ struct ProbeModule {
   bool ip_protocol_fallback = true;
   TlsSettings tls;
 
-  // The ip_protocol a target probed with this module uses: a fallback means auto (the preferred
-  // family first, then the other; connwatch orders IPv6 first), else only the preferred family.
+  // The ip_protocol a target probed with this module uses: with the fallback the preferred family
+  // first, then the other (auto for ip6, ip4_first for ip4), else only the preferred family.
   IpProtocol ip_protocol() const {
-    return ip_protocol_fallback ? IpProtocol::kAuto : preferred_ip_protocol;
+    if (!ip_protocol_fallback) return preferred_ip_protocol;
+    return preferred_ip_protocol == IpProtocol::kIp4 ? IpProtocol::kIp4First : IpProtocol::kAuto;
   }
   bool operator==(const ProbeModule&) const = default;
 };

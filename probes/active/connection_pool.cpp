@@ -491,7 +491,12 @@ asio::awaitable<Lease> ConnectionPool::acquire(AttemptTimings& timings, bool req
     }
   }
   const tcp::endpoint peer = co_await asio::async_connect(
-      c->socket(), resolver_.addresses(), asio::redirect_error(asio::use_awaitable, ec));
+      c->socket(), resolver_.addresses(),
+      [&lease](const boost::system::error_code&, const tcp::endpoint& next) {
+        lease.dialled = next;
+        return true;
+      },
+      asio::redirect_error(asio::use_awaitable, ec));
   timings.connect = Clock::now() - started;
   if (ec || deadline.expired() || stopped_) {
     fail(ec, Phase::kConnect);

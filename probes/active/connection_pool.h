@@ -46,6 +46,9 @@ struct Lease {
   boost::system::error_code error;
   Phase phase = Phase::kConnect;  // where acquiring failed
   bool deadline_expired = false;  // connect_timeout ran out
+  // The last address a connect was tried to (the one whose failure or timeout ended it); unset
+  // when none was (a lookup that failed, no free slot in time).
+  std::optional<boost::asio::ip::tcp::endpoint> dialled;
 };
 
 // How a request left its connection.

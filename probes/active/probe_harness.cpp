@@ -195,9 +195,9 @@ asio::awaitable<ProbeHarness::Attempt> ProbeHarness::attempt(
     if (!lease.connection) {
       result.outcome = classify(lease.error, {lease.phase, lease.deadline_expired, 0, true});
       result.error = lease.error.message();
-      if (const auto& addresses = pool->resolver().addresses(); !addresses.empty()) {
-        result.ip_family = addresses.front().address().is_v6() ? 6 : 4;
-      }
+      // The family the failed connect went to (blackbox's probe_ip_protocol), not the first
+      // address the resolver holds: 0 when nothing was dialled.
+      if (lease.dialled) result.ip_family = lease.dialled->address().is_v6() ? 6 : 4;
       result.timings = timings;
       observe(timings);
       co_return result;

@@ -30,7 +30,7 @@ struct ProbeReport {
   // The last attempt in detail, for /probe's answer (blackbox_exporter's families):
   // its phase times in seconds, by index_of(Phase); a phase that did not run is empty.
   std::array<std::optional<double>, kAllPhases.size()> phase_seconds{};
-  int ip_family = 0;     // 4 or 6: the address it talked to (or would have); 0 before resolving
+  int ip_family = 0;  // 4 or 6: the address it talked to or last dialled; 0 when none was dialled
   int http_version = 0;  // 10, 11 from the status line; 0 without one
   bool tls = false;      // it ran over TLS (the handshake completed)
   std::optional<std::int64_t> tls_earliest_cert_expiry;  // Unix seconds, tls only

@@ -23,10 +23,17 @@ TargetResolver::TargetResolver(const asio::any_io_executor& executor, std::strin
   const auto address = asio::ip::make_address(host_, ec);
   if (!ec) {
     literal_ = true;
-    const bool wanted = ip_protocol_ == config::IpProtocol::kAuto ||
-                        (ip_protocol_ == config::IpProtocol::kIp6) == address.is_v6();
+    const bool wanted =
+        both_families() || (ip_protocol_ == config::IpProtocol::kIp6) == address.is_v6();
     if (wanted) addresses_.emplace_back(address, port_);
   }
+}
+
+void order_by_family(std::vector<tcp::endpoint>& addresses, config::IpProtocol ip_protocol) {
+  const bool v6_first = ip_protocol != config::IpProtocol::kIp4First;
+  std::stable_partition(addresses.begin(), addresses.end(), [v6_first](const tcp::endpoint& e) {
+    return e.address().is_v6() == v6_first;
+  });
 }
 
 asio::awaitable<TargetResolver::Result> TargetResolver::resolve() {
@@ -36,7 +43,7 @@ asio::awaitable<TargetResolver::Result> TargetResolver::resolve() {
   metrics_.dns_resolution();
   boost::system::error_code ec;
   tcp::resolver::results_type answer;
-  if (ip_protocol_ == config::IpProtocol::kAuto) {
+  if (both_families()) {
     answer = co_await resolver_.async_resolve(host_, std::to_string(port_),
                                               tcp::resolver::numeric_service,
                                               asio::redirect_error(asio::use_awaitable, ec));
@@ -56,9 +63,7 @@ asio::awaitable<TargetResolver::Result> TargetResolver::resolve() {
       fresh.push_back(entry.endpoint());
     }
   }
-  // IPv6 first, each family in the resolver's order: connecting falls back to IPv4 in turn.
-  std::stable_partition(fresh.begin(), fresh.end(),
-                        [](const tcp::endpoint& e) { return e.address().is_v6(); });
+  order_by_family(fresh, ip_protocol_);
   if (fresh.empty()) {
     result.error = ProbeError::kNoAddresses;
     co_return result;

@@ -2,8 +2,8 @@
 // max_lifetime: TCP-NOTES §5, clients that never re-resolve stay on a retired address). An IP
 // literal of the wanted family is never looked up. `ip_protocol` (SPEC §3): ip4 / ip6 ask only for
 // that family (a literal of the other family then fails as dns_error); auto puts IPv6 addresses
-// first, IPv4 after, so connecting tries IPv6 and falls back to IPv4. Counts resolutions and
-// changes of the address set in TargetMetrics.
+// first, IPv4 after, so connecting tries IPv6 and falls back to IPv4; ip4_first the other way
+// round. Counts resolutions and changes of the address set in TargetMetrics.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -17,6 +17,11 @@
 #include "probes/active/active_metrics.h"
 
 namespace connwatch::active {
+
+// The order connecting tries `addresses` in: the preferred family first (IPv6 for auto, ip6; IPv4
+// for ip4_first, ip4), each family kept in the resolver's (RFC 6724) order.
+void order_by_family(std::vector<boost::asio::ip::tcp::endpoint>& addresses,
+                     config::IpProtocol ip_protocol);
 
 class TargetResolver {
  public:
@@ -42,6 +47,12 @@ class TargetResolver {
   // In the resolver's order (getaddrinfo sorts per RFC 6724); empty before the first lookup.
   const std::vector<boost::asio::ip::tcp::endpoint>& addresses() const { return addresses_; }
   const std::string& host() const { return host_; }
+
+  // Whether both families are looked up (auto, ip4_first).
+  bool both_families() const {
+    return ip_protocol_ == config::IpProtocol::kAuto ||
+           ip_protocol_ == config::IpProtocol::kIp4First;
+  }
 
  private:
   std::string host_;

@@ -53,7 +53,8 @@ modules:
   EXPECT_EQ(get.timeout, 5s);
   EXPECT_TRUE(get.valid_status_codes.empty());
   EXPECT_EQ(get.preferred_ip_protocol, IpProtocol::kIp4);
-  EXPECT_EQ(get.ip_protocol(), IpProtocol::kAuto);  // fallback is blackbox's default
+  // Fallback is blackbox's default: IPv4 first, then IPv6.
+  EXPECT_EQ(get.ip_protocol(), IpProtocol::kIp4First);
   const ProbeModule& post = m.at("http_post_2xx");
   EXPECT_EQ(post.timeout, 0s);  // not set: the scrape's timeout decides, as in blackbox
   EXPECT_EQ(post.method, "POST");

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "probes/active/target_resolver.h"
+
 namespace connwatch::active {
 namespace {
 
@@ -106,6 +108,32 @@ TEST(ModuleTarget, NoValidStatusCodesMeansAny2xx) {
   auto m = module(config::ProberKind::kHttp);
   m.valid_status_codes = {200, 503};
   EXPECT_EQ(make(m, "127.0.0.1:1", error)->expect_status, (std::vector<int>{200, 503}));
+}
+
+TEST(ModuleTarget, TheFallbackTriesThePreferredFamilyFirstAsBlackbox) {
+  std::string error;
+  auto m = module(config::ProberKind::kHttp);
+  m.preferred_ip_protocol = config::IpProtocol::kIp4;  // fallback true: blackbox's default
+  EXPECT_EQ(make(m, "a.test", error)->ip_protocol, config::IpProtocol::kIp4First);
+  m.preferred_ip_protocol = config::IpProtocol::kIp6;
+  EXPECT_EQ(make(m, "a.test", error)->ip_protocol, config::IpProtocol::kAuto);
+  m.ip_protocol_fallback = false;
+  EXPECT_EQ(make(m, "a.test", error)->ip_protocol, config::IpProtocol::kIp6);
+}
+
+TEST(TargetResolverOrder, ThePreferredFamilyFirstEachInTheResolversOrder) {
+  namespace ip = boost::asio::ip;
+  const auto ep = [](const char* a) { return ip::tcp::endpoint(ip::make_address(a), 80); };
+  const std::vector<ip::tcp::endpoint> resolved = {ep("192.0.2.1"), ep("2001:db8::1"),
+                                                   ep("192.0.2.2"), ep("2001:db8::2")};
+  auto v = resolved;
+  order_by_family(v, config::IpProtocol::kIp4First);
+  EXPECT_EQ(v, (std::vector<ip::tcp::endpoint>{ep("192.0.2.1"), ep("192.0.2.2"), ep("2001:db8::1"),
+                                               ep("2001:db8::2")}));
+  v = resolved;
+  order_by_family(v, config::IpProtocol::kAuto);
+  EXPECT_EQ(v, (std::vector<ip::tcp::endpoint>{ep("2001:db8::1"), ep("2001:db8::2"),
+                                               ep("192.0.2.1"), ep("192.0.2.2")}));
 }
 
 }  // namespace
