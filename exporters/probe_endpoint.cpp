@@ -32,7 +32,9 @@ ProbeEndpoint::ProbeEndpoint(const asio::any_io_executor& executor, prometheus::
       have_module_file_(!settings.config_file.empty()),
       max_concurrent_(settings.max_concurrent),
       pools_(executor, registry, static_cast<std::size_t>(settings.max_pools),
-             probe_pool_settings(settings, pool)) {}
+             probe_pool_settings(settings, pool)) {
+  pools_.load_tls_contexts(modules_);  // before the privilege drop: root-only keys load
+}
 
 void ProbeEndpoint::reconfigure(config::ProbeModules modules, const config::ProbeSettings& settings,
                                 const config::PoolSettings& pool) {

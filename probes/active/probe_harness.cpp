@@ -99,21 +99,23 @@ bool ProbeHarness::is_retryable(Outcome outcome, int http_status) {
 std::shared_ptr<ProbeHarness> ProbeHarness::create(const asio::any_io_executor& executor,
                                                    config::Target target,
                                                    std::shared_ptr<TargetMetrics> metrics,
-                                                   asio::ssl::context* tls,
-                                                   Backoff::Random random) {
-  return std::shared_ptr<ProbeHarness>(
-      new ProbeHarness(executor, std::move(target), std::move(metrics), tls, std::move(random)));
+                                                   asio::ssl::context* tls, Backoff::Random random,
+                                                   std::shared_ptr<asio::ssl::context> target_tls) {
+  return std::shared_ptr<ProbeHarness>(new ProbeHarness(executor, std::move(target),
+                                                        std::move(metrics), tls, std::move(random),
+                                                        std::move(target_tls)));
 }
 
 ProbeHarness::ProbeHarness(const asio::any_io_executor& executor, config::Target target,
                            std::shared_ptr<TargetMetrics> metrics, asio::ssl::context* tls,
-                           Backoff::Random random)
+                           Backoff::Random random, std::shared_ptr<asio::ssl::context> target_tls)
     : executor_(executor),
       target_(std::move(target)),
       prober_(find_prober(target_.url.scheme)),
       request_(make_probe_request(target_)),
       metrics_(std::move(metrics)),
       tls_(tls),
+      target_tls_(std::move(target_tls)),
       random_(std::move(random)),
       backoff_(target_.retry.base_delay, target_.retry.max_delay, target_.retry.jitter, random_),
       budget_(target_.retry.budget_ratio),
@@ -128,7 +130,10 @@ std::shared_ptr<ConnectionPool> ProbeHarness::make_pool() const {
   options.tls = prober_ != nullptr && prober_->tls ? tls_ : nullptr;
   options.tls_server_name = target_.tls.server_name;
   options.ip_protocol = target_.ip_protocol;
-  if (options.tls != nullptr && !target_.tls.is_default()) {
+  if (options.tls != nullptr && !target_.tls.is_default() && target_tls_) {
+    options.tls_owned = target_tls_;
+    options.tls = options.tls_owned.get();
+  } else if (options.tls != nullptr && !target_.tls.is_default()) {
     std::string error;
     options.tls_owned = make_tls_client_context(target_.tls, error);
     options.tls = options.tls_owned.get();
@@ -145,12 +150,15 @@ void ProbeHarness::warn_once(unsigned bit, const std::string& message) {
   spdlog::warn("target {}: {}", target_.name, message);
 }
 
-void ProbeHarness::reconfigure(const config::Target& target) {
+void ProbeHarness::reconfigure(const config::Target& target,
+                               std::shared_ptr<asio::ssl::context> target_tls) {
   const bool same_endpoint = target.url.scheme == target_.url.scheme &&
                              target.url.host == target_.url.host &&
                              target.url.port == target_.url.port;
   const bool new_pool = !same_endpoint || !same_pool_settings(target.pool, target_.pool) ||
-                        target.tls != target_.tls || target.ip_protocol != target_.ip_protocol;
+                        target.tls != target_.tls || target.ip_protocol != target_.ip_protocol ||
+                        target_tls != target_tls_;
+  target_tls_ = std::move(target_tls);
   const bool new_retry = !same_retry_settings(target.retry, target_.retry);
   target_ = target;
   prober_ = find_prober(target_.url.scheme);

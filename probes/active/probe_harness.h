@@ -29,11 +29,13 @@ class ProbeHarness : public std::enable_shared_from_this<ProbeHarness> {
  public:
   // `tls` is used for https targets and must outlive the harness. `random` feeds the backoff
   // jitter (tests pin it). `metrics` may carry over from a previous harness of the same target.
-  static std::shared_ptr<ProbeHarness> create(const boost::asio::any_io_executor& executor,
-                                              config::Target target,
-                                              std::shared_ptr<TargetMetrics> metrics,
-                                              boost::asio::ssl::context* tls,
-                                              Backoff::Random random = {});
+  // `target_tls`, when set, is the context built for target.tls ahead of time (a /probe module's,
+  // shared by its pools, built before the privilege drop); else a target with its own TLS settings
+  // builds one per pool.
+  static std::shared_ptr<ProbeHarness> create(
+      const boost::asio::any_io_executor& executor, config::Target target,
+      std::shared_ptr<TargetMetrics> metrics, boost::asio::ssl::context* tls,
+      Backoff::Random random = {}, std::shared_ptr<boost::asio::ssl::context> target_tls = nullptr);
   ProbeHarness(const ProbeHarness&) = delete;
   ProbeHarness& operator=(const ProbeHarness&) = delete;
 
@@ -45,8 +47,9 @@ class ProbeHarness : public std::enable_shared_from_this<ProbeHarness> {
       std::optional<std::chrono::steady_clock::duration> budget = std::nullopt);
 
   // Applies a reloaded config of the same target: the pool (and its connections) survive unless
-  // the URL's scheme, host or port or the [pool] settings changed.
-  void reconfigure(const config::Target& target);
+  // the URL's scheme, host or port, the [pool] or TLS settings, or `target_tls` changed.
+  void reconfigure(const config::Target& target,
+                   std::shared_ptr<boost::asio::ssl::context> target_tls = nullptr);
   // Closes the pool (reason shutdown) and cancels a retry delay in progress.
   void stop();
 
@@ -64,7 +67,7 @@ class ProbeHarness : public std::enable_shared_from_this<ProbeHarness> {
  private:
   ProbeHarness(const boost::asio::any_io_executor& executor, config::Target target,
                std::shared_ptr<TargetMetrics> metrics, boost::asio::ssl::context* tls,
-               Backoff::Random random);
+               Backoff::Random random, std::shared_ptr<boost::asio::ssl::context> target_tls);
 
   struct Attempt {
     Outcome outcome = Outcome::kOther;
@@ -93,6 +96,7 @@ class ProbeHarness : public std::enable_shared_from_this<ProbeHarness> {
   ProbeRequest request_;
   std::shared_ptr<TargetMetrics> metrics_;
   boost::asio::ssl::context* tls_;
+  std::shared_ptr<boost::asio::ssl::context> target_tls_;
   Backoff::Random random_;
   Backoff backoff_;
   RetryBudget budget_;

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "probes/active/module_target.h"
+#include "probes/active/tls_client_context.h"
 
 namespace connwatch::active {
 
@@ -80,7 +81,10 @@ std::shared_ptr<ProbeHarness> ProbePools::acquire(const std::string& module, con
   // Series the pool's TargetMetrics would add are removed at once: only the counts stay.
   auto metrics = std::make_shared<TargetMetrics>(families_, target.name);
   metrics->remove_series();
-  Entry entry{module, key, ProbeHarness::create(executor_, target, std::move(metrics), &tls_), 0};
+  Entry entry{
+      module, key,
+      ProbeHarness::create(executor_, target, std::move(metrics), &tls_, {}, tls_context(module)),
+      0};
   lru_.push_front(std::move(entry));
   entries_.emplace(map_key(module, key), lru_.begin());
   update_gauge();
@@ -107,8 +111,31 @@ asio::awaitable<std::optional<ProbeReport>> ProbePools::probe(
   co_return report;
 }
 
+void ProbePools::load_tls_contexts(const config::ProbeModules& modules) {
+  std::unordered_map<std::string, ModuleTls> next;
+  for (const auto& [name, module] : modules) {
+    if (module.prober != config::ProberKind::kHttp || module.tls.is_default()) continue;
+    if (const auto old = module_tls_.find(name);
+        old != module_tls_.end() && old->second.settings == module.tls) {
+      next.emplace(name, old->second);
+      continue;
+    }
+    std::string error;
+    auto context = make_tls_client_context(module.tls, error);
+    if (!error.empty()) spdlog::error("/probe: module {}: tls_config: {}", name, error);
+    next.emplace(name, ModuleTls{module.tls, std::move(context)});
+  }
+  module_tls_ = std::move(next);
+}
+
+std::shared_ptr<asio::ssl::context> ProbePools::tls_context(const std::string& module) const {
+  const auto it = module_tls_.find(module);
+  return it == module_tls_.end() ? nullptr : it->second.context;
+}
+
 void ProbePools::reconfigure(const config::ProbeModules& modules, std::size_t max_pools,
                              const config::PoolSettings& pool) {
+  load_tls_contexts(modules);
   max_pools_ = std::max<std::size_t>(1, max_pools);
   pool_ = pool;
   for (auto it = lru_.begin(); it != lru_.end();) {
@@ -120,7 +147,7 @@ void ProbePools::reconfigure(const config::ProbeModules& modules, std::size_t ma
       close(it++);
       continue;
     }
-    it->harness->reconfigure(*target);
+    it->harness->reconfigure(*target, tls_context(it->module));
     ++it;
   }
   evict_beyond(max_pools_);

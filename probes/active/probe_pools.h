@@ -56,9 +56,19 @@ class ProbePools {
       const std::string& module, const std::string& key, const config::Target& target,
       std::chrono::steady_clock::duration budget);
 
-  // A reload: pools whose module is gone are closed; the others take the new module's and
-  // [pool]'s settings (ProbeHarness::reconfigure keeps their connections when the endpoint, TLS
-  // and pool settings stayed). `max_pools` applies from the next new pool on.
+  // The modules' TLS client contexts: one per module with a tls_config, shared by its pools, built
+  // here (at startup and reload, on the caller's thread: before the privilege drop at startup, so
+  // a root-only key loads) rather than per pool on the io thread. A module whose tls_config did
+  // not change keeps its context. A file that cannot be loaded is logged (error) and the module's
+  // https probes fail as tls_error.
+  void load_tls_contexts(const config::ProbeModules& modules);
+  // The context of `module`, null when it has no tls_config; for tests.
+  std::shared_ptr<boost::asio::ssl::context> tls_context(const std::string& module) const;
+
+  // A reload: the modules' TLS contexts are loaded (load_tls_contexts), pools whose module is gone
+  // are closed; the others take the new module's and [pool]'s settings (ProbeHarness::reconfigure
+  // keeps their connections when the endpoint, TLS and pool settings stayed). Beyond `max_pools`
+  // the least recently used idle pools are closed at once.
   void reconfigure(const config::ProbeModules& modules, std::size_t max_pools,
                    const config::PoolSettings& pool);
 
@@ -95,6 +105,11 @@ class ProbePools {
   prometheus::Registry private_registry_;
   ActiveMetrics families_;
   boost::asio::ssl::context tls_;
+  struct ModuleTls {
+    config::TlsSettings settings;
+    std::shared_ptr<boost::asio::ssl::context> context;
+  };
+  std::unordered_map<std::string, ModuleTls> module_tls_;
   List lru_;  // most recently used first
   std::unordered_map<std::string, List::iterator> entries_;
   std::uint64_t evictions_ = 0;

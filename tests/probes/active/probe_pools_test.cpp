@@ -147,5 +147,28 @@ TEST_F(ProbePoolsTest, TheBudgetEndsAProbeTheServerNeverAnswers) {
   EXPECT_LT(took, 1500ms);  // the module's 2 s timeout did not apply
 }
 
+TEST_F(ProbePoolsTest, AModulesPoolsShareOneTlsContextBuiltWhenTheModulesLoad) {
+  auto tls = http_module("https_insecure");
+  tls.tls.insecure_skip_verify = true;
+  config::ProbeModules modules{{tls.name, tls}, {"http_2xx", http_module()}};
+  ProbePools pools(io.get_executor(), registry, 10, {});
+  pools.load_tls_contexts(modules);
+  const auto context = pools.tls_context(tls.name);
+  ASSERT_NE(context, nullptr);  // built at load, not when the first pool is made
+  EXPECT_EQ(pools.tls_context("http_2xx"), nullptr);
+  const auto a = pools.acquire(tls.name, "https://a.test/", target_for(tls, "https://a.test/"));
+  const auto b = pools.acquire(tls.name, "https://b.test/", target_for(tls, "https://b.test/"));
+  EXPECT_EQ(a->pool().options().tls, context.get());
+  EXPECT_EQ(b->pool().options().tls, context.get());
+  // A reload with the same tls_config keeps it (and the pools' connections); another builds anew.
+  pools.reconfigure(modules, 10, {});
+  EXPECT_EQ(pools.tls_context(tls.name), context);
+  EXPECT_EQ(a->pool().options().tls, context.get());
+  modules.at(tls.name).tls.server_name = "other.test";
+  pools.reconfigure(modules, 10, {});
+  EXPECT_NE(pools.tls_context(tls.name), context);
+  EXPECT_EQ(a->pool().options().tls, pools.tls_context(tls.name).get());
+}
+
 }  // namespace
 }  // namespace connwatch::active
