@@ -78,7 +78,7 @@ bool default_config_absent(const CliOptions& cli, const std::string& path) {
 
 }  // namespace
 
-std::optional<config::Config> load_config_for(const CliOptions& cli, std::ostream& err) {
+std::optional<StartupConfig> load_startup_config(const CliOptions& cli, std::ostream& err) {
   const std::string path = config_path_for(cli);
   config::Config config;
   if (default_config_absent(cli, path)) {
@@ -92,25 +92,35 @@ std::optional<config::Config> load_config_for(const CliOptions& cli, std::ostrea
     }
   }
   apply_overrides(cli, config);
+  StartupConfig startup;
   try {
-    load_probe_modules(config);  // errors before anything starts; the agent reads it again
+    startup.probe_modules = load_probe_modules(config);  // errors before anything starts
   } catch (const config::ConfigError& e) {
     for (const auto& message : e.messages()) err << message << '\n';
     return std::nullopt;
   }
-  return config;
+  startup.config = std::move(config);
+  return startup;
+}
+
+std::optional<config::Config> load_config_for(const CliOptions& cli, std::ostream& err) {
+  auto startup = load_startup_config(cli, err);
+  if (!startup) return std::nullopt;
+  return std::move(startup->config);
 }
 
 struct Agent::Impl {
-  Impl(CliOptions options, config::Config initial)
+  Impl(CliOptions options, StartupConfig initial)
       : cli(std::move(options)),
-        config(std::move(initial)),
+        config(std::move(initial.config)),
+        initial_modules(std::move(initial.probe_modules)),
         registry(std::make_shared<prometheus::Registry>()),
         self_metrics(*registry),
         signals(io, SIGINT, SIGTERM, SIGHUP) {}
 
   CliOptions cli;
   config::Config config;
+  config::ProbeModules initial_modules;  // load_startup_config's, handed to /probe at startup
   bool last_reload_ok = true;
   bool privileges_dropped = false;
   asio::io_context io{1};
@@ -161,12 +171,7 @@ struct Agent::Impl {
     probes = std::make_unique<active::ProbeScheduler>(io, *registry, config.targets);
     probes->start();
     if (config.targets.empty()) spdlog::info("no [[target]] configured: no active probes");
-    config::ProbeModules modules;
-    try {
-      modules = load_probe_modules(config);  // load_config_for checked it a moment ago
-    } catch (const config::ConfigError& e) {
-      for (const auto& message : e.messages()) spdlog::error("/probe: {}", message);
-    }
+    config::ProbeModules modules = std::move(initial_modules);
     if (!config.probe.config_file.empty()) {
       spdlog::info("/probe: {} module(s) from {}", modules.size(), config.probe.config_file);
     }
@@ -439,8 +444,8 @@ struct Agent::Impl {
   }
 };
 
-Agent::Agent(CliOptions cli, config::Config config)
-    : impl_(std::make_unique<Impl>(std::move(cli), std::move(config))) {}
+Agent::Agent(CliOptions cli, StartupConfig startup)
+    : impl_(std::make_unique<Impl>(std::move(cli), std::move(startup))) {}
 
 Agent::~Agent() = default;
 

@@ -9,16 +9,28 @@
 
 #include "agent/cli.h"
 #include "config/config.h"
+#include "config/probe_modules.h"
 
 namespace connwatch::agent {
 
-// Loads the config a command line names (or the default path); prints every error to `err`.
-// Returns nullopt when the config is unusable (exit 2). A missing default file means defaults.
+// What the agent starts with: the config and the blackbox modules of its [probe] config_file (none
+// without one), read once.
+struct StartupConfig {
+  config::Config config;
+  config::ProbeModules probe_modules;
+};
+
+// Loads the config a command line names (or the default path) and its module file; prints every
+// error (file:line:column and key) to `err`. Returns nullopt when either is unusable (exit 2). A
+// missing default file means defaults.
+std::optional<StartupConfig> load_startup_config(const CliOptions& cli, std::ostream& err);
+// load_startup_config without the modules (check-config, replay, diagnose).
 std::optional<config::Config> load_config_for(const CliOptions& cli, std::ostream& err);
 
 class Agent {
  public:
-  Agent(CliOptions cli, config::Config config);
+  // Serves `startup.probe_modules` on /probe as they are: the module file is not read again.
+  Agent(CliOptions cli, StartupConfig startup);
   ~Agent();
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;

@@ -68,10 +68,10 @@ int main(int argc, char** argv) {
 
   setup_logging(cli->log_level.value_or(config::LogLevel::kInfo),
                 cli->log_format.value_or(config::LogFormat::kLogfmt));
-  auto config = load_config_for(*cli, std::cerr);
-  if (!config) return kExitUsage;
-  set_log_level(config->agent.log_level);
-  set_log_format(config->agent.log_format);
-  Agent agent(*cli, std::move(*config));
+  auto startup = load_startup_config(*cli, std::cerr);
+  if (!startup) return kExitUsage;
+  set_log_level(startup->config.agent.log_level);
+  set_log_format(startup->config.agent.log_format);
+  Agent agent(*cli, std::move(*startup));
   return agent.run();
 }
