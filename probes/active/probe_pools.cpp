@@ -64,6 +64,8 @@ void ProbePools::evict_beyond(std::size_t limit) {
     spdlog::debug(
         "/probe: more than {} pools, closing the least recently used: module {} target {}", limit,
         it->module, it->key);
+    if (recently_evicted_.size() >= kMaxRecentlyEvicted) recently_evicted_.clear();
+    recently_evicted_[map_key(it->module, it->key)] = std::chrono::steady_clock::now();
     close(it++);
     ++evictions_;
     evictions_counter_.Increment();
@@ -76,6 +78,25 @@ std::shared_ptr<ProbeHarness> ProbePools::acquire(const std::string& module, con
   if (const auto found = entries_.find(map_key(module, key)); found != entries_.end()) {
     lru_.splice(lru_.begin(), lru_, found->second);
     return found->second->harness;
+  }
+  if (const auto evicted = recently_evicted_.find(map_key(module, key));
+      evicted != recently_evicted_.end()) {
+    const auto now = std::chrono::steady_clock::now();
+    const auto ago = now - evicted->second;
+    recently_evicted_.erase(evicted);
+    if (ago < kThrashWindow) {
+      ++thrashes_;
+      if (!warned_thrash_at_ || now - *warned_thrash_at_ >= kThrashWindow) {
+        warned_thrash_at_ = now;
+        spdlog::warn(
+            "/probe: module {} target {} needs a new pool {:.0f} s after its pool was evicted: "
+            "more (module, target) pairs are probed than [probe] max_pools ({}), so scrapes dial "
+            "anew instead of reusing connections; raise [probe] max_pools ({} evictions so far; "
+            "this warning repeats at most every {} minutes)",
+            module, key, std::chrono::duration<double>(ago).count(), max_pools_, evictions_,
+            kThrashWindow.count());
+      }
+    }
   }
   evict_beyond(max_pools_ - 1);
   // Series the pool's TargetMetrics would add are removed at once: only the counts stay.

@@ -2,7 +2,10 @@
 // ConnectionPool, per (module, target), kept between scrapes so the next scrape of a target reuses
 // its connection while the pool's idle watch still retires connections the server closed. At most
 // `max_pools` are kept; past that the least recently probed pool with no probe in flight is closed
-// (reason shutdown) and forgotten. Single-threaded: call everything on the executor's thread.
+// (reason shutdown) and forgotten. When a pool is needed again within kThrashWindow of its
+// eviction (more pairs are scraped than max_pools: every scrape dials anew), a warning says to
+// raise [probe] max_pools, at most once per kThrashWindow. Single-threaded: call everything on the
+// executor's thread.
 //
 // The pools' own counts stay out of /metrics (a thousand targets chosen by Prometheus would be a
 // thousand label values); what /metrics shows is connwatch_probe_endpoint_pools and
@@ -78,6 +81,9 @@ class ProbePools {
   std::size_t size() const { return entries_.size(); }
   std::size_t max_pools() const { return max_pools_; }
   std::uint64_t evictions() const { return evictions_; }
+  // Pools made again within kThrashWindow of their eviction.
+  std::uint64_t thrashes() const { return thrashes_; }
+  static constexpr std::chrono::minutes kThrashWindow{10};
   // Keys (module, target) from most to least recently used; for tests and the landing page.
   std::vector<std::pair<std::string, std::string>> keys() const;
   // The counts of one pool (opened connections, requests new and reused), if kept.
@@ -113,6 +119,11 @@ class ProbePools {
   List lru_;  // most recently used first
   std::unordered_map<std::string, List::iterator> entries_;
   std::uint64_t evictions_ = 0;
+  // Keys evicted lately and when (at most kMaxRecentlyEvicted: cleared beyond), to tell thrashing.
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> recently_evicted_;
+  static constexpr std::size_t kMaxRecentlyEvicted = 4096;
+  std::uint64_t thrashes_ = 0;
+  std::optional<std::chrono::steady_clock::time_point> warned_thrash_at_;
   bool stopped_ = false;
   prometheus::Gauge& pools_gauge_;
   prometheus::Counter& evictions_counter_;

@@ -12,6 +12,7 @@
 #include "io_test_support.h"
 #include "loopback_server.h"
 #include "probes/active/module_target.h"
+#include "tests/support/log_capture.h"
 
 namespace connwatch::active {
 namespace {
@@ -103,6 +104,23 @@ TEST_F(ProbePoolsTest, EvictsTheLeastRecentlyUsedPoolBeyondMaxPools) {
   EXPECT_FALSE(again->connection_reused);
   EXPECT_EQ(pools.keys(), (Keys{{"b", target}, {"c", target}}));  // a was the least recent
   EXPECT_EQ(pools.evictions(), 2U);
+}
+
+TEST_F(ProbePoolsTest, PoolsEvictedAtTheScrapeRateWarnOnceToRaiseMaxPools) {
+  test_support::LogCapture log;
+  ProbePools pools(io.get_executor(), registry, 1, {});
+  const auto m = http_module();
+  const auto acquire = [&](const std::string& t) { pools.acquire(m.name, t, target_for(m, t)); };
+  acquire("a.test");
+  acquire("b.test");  // evicts a: no warning yet
+  EXPECT_EQ(log.count("raise [probe] max_pools"), 0) << log.text();
+  for (int scrape = 0; scrape < 5; ++scrape) {
+    acquire("a.test");  // each scrape of two targets finds its pool just evicted
+    acquire("b.test");
+  }
+  EXPECT_EQ(pools.thrashes(), 10U);
+  EXPECT_EQ(log.count("raise [probe] max_pools"), 1) << log.text();
+  EXPECT_NE(log.text().find("than [probe] max_pools (1)"), std::string::npos) << log.text();
 }
 
 TEST_F(ProbePoolsTest, TheSameTargetUnderAnotherModuleHasItsOwnPool) {
