@@ -129,7 +129,13 @@ class Reader {
            const std::string dotted = path + "." + key;
            if (key == "preferred_ip_protocol") ip_protocol(value, dotted, m.preferred_ip_protocol);
            if (key == "ip_protocol_fallback") boolean(value, dotted, m.ip_protocol_fallback);
-           if (key == "tls_config") tls(value, dotted, m.tls);
+           if (key == "tls_config") {
+             // Named rather than ignored: a module meant to check a certificate would pass
+             // without any handshake.
+             error(value, dotted,
+                   "not supported: connwatch's tcp prober does not speak TLS; probe TLS with an "
+                   "http module and an https:// target");
+           }
          });
   }
 

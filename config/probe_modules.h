@@ -8,8 +8,9 @@
 //   modules.NAME.http.method / headers / body / fail_if_body_not_matches_regexp: [regex]
 //   modules.NAME.{http,tcp}.preferred_ip_protocol: ip4 | ip6 (default ip6)
 //   modules.NAME.{http,tcp}.ip_protocol_fallback: bool (default true)
-//   modules.NAME.{http,tcp}.tls_config: ca_file, cert_file, key_file, server_name,
-//                                       insecure_skip_verify
+//   modules.NAME.http.tls_config: ca_file, cert_file, key_file, server_name,
+//                                 insecure_skip_verify
+// modules.NAME.tcp.tls_config is an error naming it: the tcp prober does not speak TLS.
 #pragma once
 
 #include <filesystem>

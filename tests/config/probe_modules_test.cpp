@@ -87,6 +87,21 @@ TEST(ProbeModules, UnsupportedKeysAreNamedWithTheirPlace) {
             }));
 }
 
+TEST(ProbeModules, TcpTlsConfigIsRefusedByNameNotIgnored) {
+  // The tcp prober does not speak TLS: a module meant to check a certificate must not pass
+  // without a handshake.
+  EXPECT_EQ(errors_of("modules:\n"
+                      "  tcp_tls:\n"
+                      "    prober: tcp\n"
+                      "    tcp:\n"
+                      "      tls_config:\n"
+                      "        insecure_skip_verify: true\n"),
+            (std::vector<std::string>{
+                "blackbox.yml:6:9: modules.tcp_tls.tcp.tls_config: not supported: connwatch's tcp "
+                "prober does not speak TLS; probe TLS with an http module and an https:// target",
+            }));
+}
+
 TEST(ProbeModules, BadValuesAreErrors) {
   EXPECT_EQ(errors_of("modules:\n"
                       "  a:\n"

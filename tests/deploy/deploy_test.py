@@ -48,8 +48,11 @@ class Systemd(unittest.TestCase):
 class Kubernetes(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        docs = yaml.safe_load_all((DEPLOY / "kubernetes" / "connwatch.yaml").read_text())
-        cls.by_kind = {d["kind"]: d for d in docs if d}
+        docs = [d for d in yaml.safe_load_all((DEPLOY / "kubernetes" / "connwatch.yaml").read_text())
+                if d]
+        cls.by_kind = {d["kind"]: d for d in docs if d["kind"] != "Service"}
+        cls.services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+        cls.by_kind["Service"] = cls.services["connwatch"]
 
     def test_every_object_is_well_formed(self):
         self.assertEqual(set(self.by_kind),
@@ -96,6 +99,22 @@ class Kubernetes(unittest.TestCase):
         pm = self.by_kind["PodMonitor"]
         self.assertEqual(pm["spec"]["selector"]["matchLabels"], labels)
         self.assertEqual(pm["spec"]["podMetricsEndpoints"][0]["port"], "metrics")
+
+    def test_probe_jobs_reach_one_agent_not_every_agent(self):
+        """The headless Service resolves to every agent: /probe through it spreads each target's
+        scrapes over cold pools. connwatch-probe answers with the agent on Prometheus' node."""
+        self.assertEqual(set(self.services), {"connwatch", "connwatch-probe"})
+        probe = self.services["connwatch-probe"]["spec"]
+        self.assertEqual(probe["internalTrafficPolicy"], "Local")
+        self.assertNotEqual(probe.get("clusterIP"), "None")
+        self.assertEqual(probe["selector"],
+                         self.by_kind["DaemonSet"]["spec"]["template"]["metadata"]["labels"])
+        config = yaml.safe_load((DEPLOY / "prometheus" / "connwatch-probe.yml").read_text())
+        for job in config["scrape_configs"]:
+            with self.subTest(job=job["job_name"]):
+                (address,) = [r["replacement"] for r in job["relabel_configs"]
+                              if r.get("target_label") == "__address__"]
+                self.assertEqual(address, "connwatch-probe.connwatch.svc:9873")
 
     def test_the_configmap_is_a_valid_agent_config(self):
         text = self.by_kind["ConfigMap"]["data"]["agent.toml"]
