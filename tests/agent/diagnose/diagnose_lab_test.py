@@ -44,13 +44,18 @@ class Diagnose:
     the test can make traffic while it measures."""
 
     def __init__(self, L, *targets, ns="client", duration=DURATION, fmt="json", config=None,
-                 args=()):
+                 args=(), all_namespaces=False):
         config_path = Path(L.workdir) / f"diagnose-{time.monotonic_ns()}.toml"
         config_path.write_text(BASE_CONFIG if config is None else config)
         argv = [AGENT, "--diagnose", "--duration", str(duration), "--format", fmt,
                 "--config", str(config_path), *args]
         for t in targets:
             argv += ["--target", t]
+        # By default --diagnose reads every namespace on the host, and another test's lab on a
+        # shared machine would add its own findings: scenarios measure their own namespace (as
+        # an operator scopes a run with --netns) unless they test the host-wide view.
+        if not all_namespaces and "--netns" not in args:
+            argv += ["--netns", L._ns(ns)]
         self.fmt = fmt
         self.proc = L._popen(L._ns(ns), argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)

@@ -360,11 +360,11 @@ class OtherNamespace(LabCase):
                        text=True).stdout.strip() == "" and time.monotonic() < deadline:
             time.sleep(0.02)
 
-    def churn(self, *args):
+    def churn(self, *args, all_namespaces=False):
         L = self.lab
         churner = start_churner(L, "server", "127.0.0.1", OTHER_NS, self.RATE, 7)
         time.sleep(1)
-        d = Diagnose(L, duration=4, args=args)
+        d = Diagnose(L, duration=4, args=args, all_namespaces=all_namespaces)
         d.wait()
         made, errors, seconds = churner_result(churner)
         self.assertEqual(errors, 0)
@@ -372,7 +372,7 @@ class OtherNamespace(LabCase):
 
     def test_the_host_view_names_the_namespace_the_process_and_the_rate(self):
         L = self.lab
-        d, churner, rate = self.churn()
+        d, churner, rate = self.churn(all_namespaces=True)  # the default: every namespace
         require_connect_trace(self, d)
         self.assertEqual(d.rc, 1, d.report["findings"])
         destination = f"127.0.0.1:{OTHER_NS}"
