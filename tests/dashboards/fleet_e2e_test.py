@@ -299,7 +299,9 @@ class Fleet(unittest.TestCase):
         L = host.lab
         textfile = Path(L.workdir) / "textfile" / "connwatch.prom"
         textfile.parent.mkdir()
-        run = L.client([AGENT, "--diagnose", "--duration", "3",
+        # Scoped to the host's own namespace: other namespaces on a shared machine (another
+        # test's churner) would add their findings to the run.
+        run = L.client([AGENT, "--diagnose", "--duration", "3", "--netns", L.client_ns,
                         "--target", f"tcp://{L.server_ip}:{H.REFUSED}",
                         "--push-gateway", f"http://{HOSTS[host.name]}.1:{PUSHGATEWAY}",
                         "--textfile", str(textfile)],
