@@ -163,19 +163,28 @@ std::optional<std::filesystem::path> tracefs_mount_point(std::string_view mounti
 std::error_code ConnectTracer::open(ConnectTracer& into, ConnectTraceOptions options) {
   into.close();
   if (!in_initial_pid_namespace()) return std::make_error_code(std::errc::operation_not_supported);
-  std::string mountinfo;
-  if (auto ec = read_proc_file(options.mountinfo, mountinfo, 1 << 22)) return ec;
-  std::filesystem::path root;
-  if (const auto found = tracefs_mount_point(mountinfo)) {
-    root = *found;
-  } else {
-    if (::mount("nodev", options.default_mount.c_str(), "tracefs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                nullptr) != 0) {
-      return {errno, std::generic_category()};
+  // tracefs through a descriptor: a private mount, detached at once (no other process sees it,
+  // none is left behind if connwatch dies, and no other run can unmount it underneath), else the
+  // host's own mount.
+  std::string temporary = (std::filesystem::temp_directory_path() / "connwatch-tracefs-XXXXXX");
+  if (::mkdtemp(temporary.data()) != nullptr) {
+    if (::mount("nodev", temporary.c_str(), "tracefs", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) ==
+        0) {
+      into.root_fd_ = ::open(temporary.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      ::umount2(temporary.c_str(), MNT_DETACH);
     }
-    root = options.default_mount;
-    into.mounted_ = root;
+    ::rmdir(temporary.c_str());
   }
+  if (into.root_fd_ < 0) {
+    std::string mountinfo;
+    if (auto ec = read_proc_file(options.mountinfo, mountinfo, 1 << 22)) return ec;
+    const auto found = tracefs_mount_point(mountinfo);
+    if (!found) return std::make_error_code(std::errc::no_such_file_or_directory);
+    into.root_fd_ = ::open(found->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (into.root_fd_ < 0) return {errno, std::generic_category()};
+  }
+  const std::filesystem::path root =
+      std::filesystem::path("/proc/self/fd") / std::to_string(into.root_fd_);
   std::error_code ec;
   if (!std::filesystem::exists(root / kEvent, ec)) {
     into.close();
@@ -195,13 +204,6 @@ std::error_code ConnectTracer::open(ConnectTracer& into, ConnectTraceOptions opt
     into.instance_dir_.clear();
     into.close();
     return failed;
-  }
-  // From here on the instance is reached through a descriptor of its parent, so close() still
-  // finds it after another agent that mounted tracefs for its own run detached that mount.
-  into.instances_fd_ = ::open((root / "instances").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (into.instances_fd_ >= 0) {
-    into.instance_dir_ = std::filesystem::path("/proc/self/fd") /
-                         std::to_string(into.instances_fd_) / options.instance;
   }
   const auto dir = into.instance_dir_;
   (void)write_file(dir / "options/record-tgid", "1");  // absent before 4.14: tgid read from /proc
@@ -230,14 +232,12 @@ ConnectTracer& ConnectTracer::operator=(ConnectTracer&& other) noexcept {
   if (this == &other) return *this;
   close();
   instance_dir_ = std::move(other.instance_dir_);
-  mounted_ = std::move(other.mounted_);
-  instances_fd_ = other.instances_fd_;
-  other.instances_fd_ = -1;
+  root_fd_ = other.root_fd_;
+  other.root_fd_ = -1;
   pipe_fd_ = other.pipe_fd_;
   partial_ = std::move(other.partial_);
   unparsed_ = other.unparsed_;
   other.instance_dir_.clear();
-  other.mounted_.clear();
   other.pipe_fd_ = -1;
   return *this;
 }
@@ -299,13 +299,9 @@ void ConnectTracer::close() {
     ::rmdir(instance_dir_.c_str());
     instance_dir_.clear();
   }
-  if (instances_fd_ >= 0) {
-    ::close(instances_fd_);
-    instances_fd_ = -1;
-  }
-  if (!mounted_.empty()) {
-    ::umount2(mounted_.c_str(), MNT_DETACH);
-    mounted_.clear();
+  if (root_fd_ >= 0) {
+    ::close(root_fd_);  // a private mount goes with its last reference
+    root_fd_ = -1;
   }
   partial_.clear();
 }

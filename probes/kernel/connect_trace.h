@@ -10,12 +10,15 @@
 // in every network namespace. The filter `newstate == 2` runs in the kernel, so other state
 // changes cost the host nothing.
 //
-// How. tracefs is used where it is mounted (/proc/self/mountinfo); else it is mounted at
-// /sys/kernel/tracing (Documentation/trace/ftrace.rst) and unmounted again on close. A private
-// instance (instances/connwatch-<pid>) keeps connwatch's event, filter and buffer apart from any
-// other tracer on the host; instances left by a connwatch that died are removed on open. Needs
-// root (CAP_SYS_ADMIN to mount and write tracefs); pids are the initial pid namespace's, so a
-// connwatch in another pid namespace does not use it (its /proc would name other processes).
+// How. tracefs (Documentation/trace/ftrace.rst) is mounted privately on a temporary directory
+// and the mount detached at once: connwatch reaches it through a descriptor only, so no other
+// process sees the mount, no concurrent run can unmount it underneath, and nothing is left if
+// connwatch dies. Where mounting is refused, the host's own tracefs mount (/proc/self/mountinfo)
+// is used, also through a descriptor. A private instance (instances/connwatch-<pid>) keeps
+// connwatch's event, filter and buffer apart from any other tracer on the host; instances left
+// by a connwatch that died are removed on open. Needs root (CAP_SYS_ADMIN to mount and write
+// tracefs); pids are the initial pid namespace's, so a connwatch in another pid namespace does
+// not use it (its /proc would name other processes).
 //
 // Lines of trace_pipe with the record-tgid option look like
 //   "python3-5574    (   5574) [001] .....   288.038413: inet_sock_set_state: family=AF_INET
@@ -59,7 +62,6 @@ std::optional<ConnectEvent> parse_connect_trace_line(std::string_view line);
 
 struct ConnectTraceOptions {
   std::filesystem::path mountinfo = "/proc/self/mountinfo";
-  std::filesystem::path default_mount = "/sys/kernel/tracing";
   std::string instance = "connwatch-" + std::to_string(::getpid());
   std::size_t buffer_kib_per_cpu = 1024;  // ~10k events per cpu between two reads
 };
@@ -79,8 +81,8 @@ class ConnectTracer {
   ConnectTracer& operator=(const ConnectTracer&) = delete;
 
   bool is_open() const { return pipe_fd_ >= 0; }
-  // The instance's directory while open, as a path through a descriptor of tracefs/instances
-  // ("/proc/self/fd/N/connwatch-PID"): valid even after the mount it came from was detached.
+  // The instance's directory while open, as a path through a descriptor of tracefs' root
+  // ("/proc/self/fd/N/instances/connwatch-PID").
   const std::filesystem::path& instance_dir() const { return instance_dir_; }
 
   // Appends the events buffered since the last call (never blocks). Lines that do not parse are
@@ -92,13 +94,12 @@ class ConnectTracer {
   std::uint64_t overruns() const;
   std::uint64_t unparsed() const { return unparsed_; }
 
-  // Disables the event, removes the instance, unmounts tracefs if open() mounted it.
+  // Disables the event, removes the instance, lets go of tracefs.
   void close();
 
  private:
   std::filesystem::path instance_dir_;
-  std::filesystem::path mounted_;  // non-empty when open() mounted tracefs here
-  int instances_fd_ = -1;          // <tracefs>/instances: instance_dir_ goes through it
+  int root_fd_ = -1;  // tracefs' root: instance_dir_ goes through it (/proc/self/fd/N/...)
   int pipe_fd_ = -1;
   std::string partial_;  // a line the last read cut in two
   std::uint64_t unparsed_ = 0;
