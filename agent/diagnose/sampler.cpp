@@ -17,6 +17,7 @@
 
 #include "agent/diagnose/time_wait_tracker.h"
 #include "probes/kernel/connect_trace.h"
+#include "probes/kernel/namespace_naming.h"
 #include "probes/kernel/proc_file.h"
 #include "probes/kernel/process_fd_usage.h"
 #include "probes/kernel/sock_diag_parser.h"
@@ -91,20 +92,6 @@ struct Caller {
   std::uint64_t netns = 0;  // 0: the process was gone before it could be looked up
   std::string comm;
 };
-
-// "net:[4026531840]" -> 4026531840; 0 otherwise.
-std::uint64_t netns_inode(std::string_view link) {
-  constexpr std::string_view kPrefix = "net:[";
-  if (link.size() <= kPrefix.size() + 1 || link.substr(0, kPrefix.size()) != kPrefix ||
-      link.back() != ']') {
-    return 0;
-  }
-  std::uint64_t inode = 0;
-  const char* begin = link.data() + kPrefix.size();
-  const char* end = link.data() + link.size() - 1;
-  const auto [ptr, ec] = std::from_chars(begin, end, inode);
-  return ec == std::errc() && ptr == end ? inode : 0;
-}
 
 struct Watch {
   std::map<int, Holder> holders;
@@ -182,7 +169,9 @@ struct Sampler::State {
       auto [it, inserted] = callers.try_emplace(tgid);
       Caller& caller = it->second;
       if (inserted) {
-        caller.netns = netns_inode(read_link(options.proc_root / std::to_string(tgid) / "ns/net"));
+        caller.netns = kernel::parse_namespace_link(
+                           read_link(options.proc_root / std::to_string(tgid) / "ns/net"))
+                           .value_or(0);
         caller.comm = comm_of(tgid);
         if (caller.comm.empty()) caller.comm = e.comm;
       }
@@ -326,14 +315,7 @@ struct Sampler::State {
           continue;
         }
         Holder& h = w.holders[process.pid];
-        if (h.comm.empty()) {
-          std::string comm;
-          if (!kernel::read_proc_file(options.proc_root / std::to_string(process.pid) / "comm",
-                                      comm, 256)) {
-            while (!comm.empty() && comm.back() == '\n') comm.pop_back();
-          }
-          h.comm = comm;
-        }
+        if (h.comm.empty()) h.comm = comm_of(process.pid);
         h.inodes.insert(inode);
         held.insert(it->second);
       }
@@ -343,7 +325,7 @@ struct Sampler::State {
 
   void run(std::stop_token stop) {
     own_netns = read_link(options.proc_root / "self/ns/net");
-    own_netns_inode = netns_inode(own_netns);
+    own_netns_inode = kernel::parse_namespace_link(own_netns).value_or(0);
     if (options.connect_trace) {
       tracer_error = kernel::ConnectTracer::open(tracer);
     } else {
