@@ -113,6 +113,16 @@ def start_churner(L, ns, host, port, rate, seconds):
     return proc
 
 
+def start_loopback_server(L, ns, port):
+    """lab-server answering 200 on 127.0.0.1:port inside namespace `ns`, listening (≤ 5 s)."""
+    L._popen(ns, [lab.binary("lab-server"), "--mode", "ok", "--port", str(port), "--bind",
+                  "127.0.0.1"], stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 5
+    while L.run(ns, ["ss", "-Hltn", f"sport = :{port}"], capture_output=True,
+                text=True).stdout.strip() == "" and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 def subjects(finding):
     """The evidence of each subject of a finding: one id is one finding, and when it was raised
     for several (destinations, namespaces) each one's numbers are in evidence.subjects."""
@@ -313,14 +323,9 @@ class PortReuse(LabCase):
     def setUpClass(cls):
         super().setUpClass()
         L = cls.lab
-        L._popen(L.client_ns, [lab.binary("lab-server"), "--mode", "ok", "--port", str(LOOPBACK),
-                               "--bind", "127.0.0.1"], stdout=subprocess.DEVNULL)
+        start_loopback_server(L, L.client_ns, LOOPBACK)
         L.set_port_range(40000, 40499)
         L.client(["sysctl", "-qw", "net.ipv4.tcp_tw_reuse=1"], check=True)
-        deadline = time.monotonic() + 5
-        while L.client(["ss", "-Hltn", f"sport = :{LOOPBACK}"], capture_output=True,
-                       text=True).stdout.strip() == "" and time.monotonic() < deadline:
-            time.sleep(0.02)
 
     def test_port_reuse_churn_names_the_client_and_its_rate(self):
         L = self.lab
@@ -359,13 +364,8 @@ class OtherNamespace(LabCase):
     def setUpClass(cls):
         super().setUpClass()
         L = cls.lab
-        L._popen(L.server_ns, [lab.binary("lab-server"), "--mode", "ok", "--port", str(OTHER_NS),
-                               "--bind", "127.0.0.1"], stdout=subprocess.DEVNULL)
+        start_loopback_server(L, L.server_ns, OTHER_NS)
         L.server(["sysctl", "-qw", "net.ipv4.ip_local_port_range=41000 41199"], check=True)
-        deadline = time.monotonic() + 5
-        while L.server(["ss", "-Hltn", f"sport = :{OTHER_NS}"], capture_output=True,
-                       text=True).stdout.strip() == "" and time.monotonic() < deadline:
-            time.sleep(0.02)
 
     def churn(self, *args, all_namespaces=False):
         L = self.lab
