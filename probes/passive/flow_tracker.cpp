@@ -66,11 +66,12 @@ void FlowTracker::reconfigure(const FlowTrackerOptions& options) {
   timeouts_[static_cast<std::size_t>(FlowList::kLongLived)] =
       std::max(idle, std::chrono::duration_cast<PacketTime>(options.established_timeout));
   timeouts_[static_cast<std::size_t>(FlowList::kClosed)] = std::min(kClosedLinger, idle);
+  table_.set_timeouts(timeouts_);
   listed_ports_.reset();
   for (const std::uint16_t port : options.ports) listed_ports_.set(port);
 }
 
-void FlowTracker::expire(PacketTime now) { table_.expire(now, timeouts_); }
+void FlowTracker::expire(PacketTime now) { table_.expire(now); }
 
 FlowTracker::Prepared FlowTracker::prepare(const TcpSegment& segment) const {
   Prepared prepared;
@@ -113,7 +114,11 @@ Observation FlowTracker::observe(const TcpSegment& segment, PacketTime now,
   }
 
   bool inserted = false;
-  Table::Entry* entry = &table_.find_or_insert(prepared.key, prepared.hash, now, inserted);
+  // The flow's FlowTable handle: this key's entry, or the one its NAT alias stands for.
+  std::uint32_t position;
+  std::uint32_t flow_hash = prepared.hash;
+  Table::Entry* entry =
+      &table_.find_or_insert(prepared.key, prepared.hash, now, inserted, position);
   FlowSide side = prepared.side;
   if (entry->state.state == FlowState::kAlias) {
     Table::Entry* target = table_.at(entry->state.client_isn, entry->state.first_fin_seq);
@@ -121,16 +126,17 @@ Observation FlowTracker::observe(const TcpSegment& segment, PacketTime now,
       start_incarnation(*entry);  // the flow it stood for is gone: this view stands alone
     } else {
       if (!entry->state.alias_same_orientation) side = opposite(side);
+      position = entry->state.client_isn;
+      flow_hash = entry->state.first_fin_seq;
       table_.touch(*target, now);
       entry = target;
     }
   }
   if (inserted) entry->state.client = guess_client(entry->key);
-  const std::uint32_t position = table_.position_of_entry(*entry);
   duplicates_filter_.remember(fingerprint, now,
                               {.view_hash = prepared.hash,
                                .flow_position = position,
-                               .flow_hash = table_.hash_at(position),
+                               .flow_hash = flow_hash,
                                .flow_side = static_cast<std::uint8_t>(side),
                                .ttl = segment.ttl});
 

@@ -66,6 +66,12 @@ struct Observation {
   std::array<bool, kTimeWaitSides.size()> time_wait{};  // indexed by TimeWaitSide
   std::optional<CloseHow> close;
   PortLabel port = PortLabel::other();
+
+  // Whether anything is counted for it (most segments: no).
+  bool counts() const {
+    return duplicate || connection_opened || reset || injected_reset || time_wait[0] ||
+           time_wait[1] || close;
+  }
 };
 
 class FlowTracker {

@@ -35,7 +35,7 @@ void PacketPipeline::on_packet(std::span<const std::uint8_t> bytes, PacketTime t
 }
 
 void PacketPipeline::on_batch(std::span<const Dissected> batch) {
-  std::array<FlowTracker::Prepared, kBatch> prepared;
+  std::array<FlowTracker::Prepared, kBatch>& prepared = prepared_;
   for (std::size_t start = 0; start < batch.size(); start += kBatch) {
     const std::size_t count = std::min(kBatch, batch.size() - start);
     const Dissected* packets = batch.data() + start;
@@ -56,9 +56,11 @@ void PacketPipeline::on_batch(std::span<const Dissected> batch) {
       prefetch(i + kLookahead);
       ++counts_.packets;
       switch (packets[i].result.outcome) {
-        case DissectOutcome::kSegment:
-          record(tracker_.observe(packets[i].result.segment, packets[i].time, prepared[i]));
-          break;
+        case DissectOutcome::kSegment: {
+          const Observation observation =
+              tracker_.observe(packets[i].result.segment, packets[i].time, prepared[i]);
+          if (observation.counts()) record(observation);
+        } break;
         case DissectOutcome::kNotTcp:
           ++counts_.not_tcp;
           break;

@@ -5,6 +5,7 @@
 // Prometheus as they happen; per-packet counts are batched and pushed by flush().
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -68,6 +69,8 @@ class PacketPipeline {
 
   LinkType link_;
   FlowTracker tracker_;
+  // on_batch()'s scratch: a member, not a local, so it is not value-initialized on every batch.
+  std::array<FlowTracker::Prepared, kBatch> prepared_;
   PeerTable peers_;
   PassiveMetrics* metrics_;
   PassiveSnapshot counts_;

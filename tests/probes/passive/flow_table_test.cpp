@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
+#include <list>
 #include <map>
 #include <random>
 
@@ -141,6 +144,72 @@ TEST(FlowTable, AgreesWithAReferenceMapUnderRandomChurn) {
   for (std::uint16_t port = 1; port <= 200; ++port) {
     EXPECT_EQ(table.find(key(port)) != nullptr, last_seen.contains(port)) << port;
   }
+}
+
+// expire() skips its look at the lists' tails while no tail can have expired (next_expiry_). The
+// reference here looks at every tail on every call, as expire() did before: flows seen at
+// capture times that go back and forth (several interfaces, pcapng sections), moved between
+// lists, touched and expired at random must leave the same flows in both.
+TEST(FlowTable, ExpiresExactlyAsCheckingEveryTailOnEveryPacketWould) {
+  using Timeouts = FlowTable<int>::Timeouts;
+  const Timeouts timeouts = {PacketTime(300s), PacketTime(7200s), PacketTime(60s)};
+  struct Model {
+    std::array<std::list<std::uint16_t>, kFlowLists> lists;  // front = most recently seen
+    std::map<std::uint16_t, std::pair<FlowList, PacketTime>> flows;
+    void unlink(std::uint16_t port) {
+      lists[static_cast<std::size_t>(flows[port].first)].remove(port);
+    }
+    void seen(std::uint16_t port, PacketTime now) {
+      if (flows.contains(port)) {
+        unlink(port);
+        flows[port].second = std::max(flows[port].second, now);
+      } else {
+        flows[port] = {FlowList::kOpening, now};
+      }
+      lists[static_cast<std::size_t>(flows[port].first)].push_front(port);
+    }
+    void move(std::uint16_t port, FlowList list) {
+      if (flows[port].first == list) return;
+      unlink(port);
+      flows[port].first = list;
+      lists[static_cast<std::size_t>(list)].push_front(port);
+    }
+    void expire(PacketTime now, const Timeouts& idle) {
+      for (std::size_t list = 0; list < kFlowLists; ++list) {
+        while (!lists[list].empty() && now - flows[lists[list].back()].second >= idle[list]) {
+          flows.erase(lists[list].back());
+          lists[list].pop_back();
+        }
+      }
+    }
+  };
+  FlowTable<int> table(4096);
+  table.set_timeouts(timeouts);
+  Model model;
+  std::mt19937 random(2024);
+  std::int64_t base = 0;
+  bool inserted = false;
+  for (int step = 0; step < 200000; ++step) {
+    base += static_cast<std::int64_t>(random() % 400) * 1000;  // up to 0.4 s a step
+    // Up to 90 s back or forth: longer than the closed list's 60 s timeout.
+    const PacketTime now(base + static_cast<std::int64_t>(random() % 180'000'000) - 90'000'000);
+    const auto port = static_cast<std::uint16_t>(random() % 500 + 1);
+    table.expire(now);
+    model.expire(now, timeouts);
+    auto& entry = table.find_or_insert(key(port), now, inserted);
+    ASSERT_EQ(inserted, !model.flows.contains(port)) << "step " << step;
+    model.seen(port, now);
+    if (random() % 4 == 0) {
+      const auto list = static_cast<FlowList>(random() % kFlowLists);
+      table.move_to(entry, list);
+      model.move(port, list);
+    }
+    ASSERT_EQ(table.size(), model.flows.size()) << "step " << step;
+  }
+  for (std::uint16_t port = 1; port <= 500; ++port) {
+    EXPECT_EQ(table.find(key(port)) != nullptr, model.flows.contains(port)) << port;
+  }
+  EXPECT_GT(table.expired(), 1000u);
 }
 
 }  // namespace
