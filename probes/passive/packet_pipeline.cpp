@@ -39,20 +39,24 @@ void PacketPipeline::on_batch(std::span<const Dissected> batch) {
   for (std::size_t start = 0; start < batch.size(); start += kBatch) {
     const std::size_t count = std::min(kBatch, batch.size() - start);
     const Dissected* packets = batch.data() + start;
-    for (std::size_t i = 0; i < count; ++i) {
-      if (packets[i].result.outcome == DissectOutcome::kSegment) {
+    // A rolling pipeline: while segment i is observed, segment i + kSlotLookahead is prepared
+    // (its index slot prefetched) and segment i + kLookahead's entry is prefetched (reading the
+    // slot prepared kSlotLookahead - kLookahead segments before). A few misses in flight at any
+    // time, not a burst of a whole batch's (which filled the line fill buffers and stalled).
+    const auto prepare = [&](std::size_t i) {
+      if (i < count && packets[i].result.outcome == DissectOutcome::kSegment) {
         tracker_.prepare(packets[i].result.segment, prepared[i]);
       }
-    }
-    // The entry prefetch reads the index slot prepare() asked for: kLookahead packets later than
-    // that, so the slot has arrived, and kLookahead packets before the entry is needed.
+    };
     const auto prefetch = [&](std::size_t i) {
       if (i < count && packets[i].result.outcome == DissectOutcome::kSegment) {
         tracker_.prefetch(prepared[i]);
       }
     };
+    for (std::size_t i = 0; i < kSlotLookahead; ++i) prepare(i);
     for (std::size_t i = 0; i < kLookahead; ++i) prefetch(i);
     for (std::size_t i = 0; i < count; ++i) {
+      prepare(i + kSlotLookahead);
       prefetch(i + kLookahead);
       ++counts_.packets;
       switch (packets[i].result.outcome) {
@@ -60,7 +64,8 @@ void PacketPipeline::on_batch(std::span<const Dissected> batch) {
           const Observation observation =
               tracker_.observe(packets[i].result.segment, packets[i].time, prepared[i]);
           if (observation.counts()) record(observation);
-        } break;
+          break;
+        }
         case DissectOutcome::kNotTcp:
           ++counts_.not_tcp;
           break;

@@ -31,16 +31,18 @@ class PacketPipeline {
   void on_packet(std::span<const std::uint8_t> bytes, PacketTime time);
 
   // Packets that passed the capture filter, already dissected (replay dissects to select, see
-  // CaptureFilter::selects), handled as one batch so memory latency overlaps: every segment's
-  // flow key and hash first (prefetching its index slot and duplicate-filter slot), then the
-  // segments are observed in capture order, each flow entry prefetched kLookahead segments ahead.
-  // The counts are those of on_packet() on each in turn.
+  // CaptureFilter::selects), handled as one batch so memory latency overlaps: a rolling pipeline
+  // prepares each segment kSlotLookahead segments ahead of its turn (flow key and hash, its index
+  // slot and duplicate-filter slot prefetched), prefetches its flow entry kLookahead segments
+  // ahead, and observes the segments in capture order. The counts are those of on_packet() on
+  // each in turn.
   struct Dissected {
     DissectResult result;
     PacketTime time{};
   };
-  static constexpr std::size_t kBatch = 32;
-  static constexpr std::size_t kLookahead = 8;  // entries prefetched ahead of use
+  static constexpr std::size_t kBatch = 128;
+  static constexpr std::size_t kSlotLookahead = 16;  // index slots prefetched ahead of use
+  static constexpr std::size_t kLookahead = 8;       // entries prefetched ahead of use
   void on_batch(std::span<const Dissected> batch);
   // A packet that never reached the filter intact because snaplen cut it (replay: see
   // replay.cpp); counted as passed and truncated, as live capture would have.
