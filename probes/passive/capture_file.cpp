@@ -409,6 +409,7 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
   mapped_ = std::exchange(other.mapped_, false);
   size_ = std::exchange(other.size_, 0);
   released_ = std::exchange(other.released_, 0);
+  populated_ = std::exchange(other.populated_, 0);
   data_ = mapped_ ? std::exchange(other.data_, nullptr) : copy_.data();
   other.data_ = nullptr;
   if (!mapped_ && copy_.empty()) data_ = nullptr;
@@ -428,4 +429,13 @@ void MappedFile::release_before(std::size_t offset) {
   released_ = end;
 }
 
+void MappedFile::populate_before(std::size_t offset) {
+  if (!mapped_) return;
+  static const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  const std::size_t from = std::max(populated_, released_);
+  const std::size_t end = std::min((offset + page - 1) & ~(page - 1), size_);
+  if (end <= from) return;
+  ::madvise(const_cast<std::uint8_t*>(data_) + from, end - from, MADV_POPULATE_READ);
+  populated_ = end;
+}
 }  // namespace connwatch::passive

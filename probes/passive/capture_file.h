@@ -143,12 +143,16 @@ class MappedFile {
   std::span<const std::uint8_t> bytes() const { return {data_, size_}; }
   // Drops the mapping's pages wholly below `offset` from this process (MADV_DONTNEED).
   void release_before(std::size_t offset);
+  // Maps the file's pages below `offset` not yet mapped, in one call (MADV_POPULATE_READ, Linux
+  // 5.14; ignored by older kernels, where they fault in 64 KiB at a time as they are read).
+  void populate_before(std::size_t offset);
 
  private:
   const std::uint8_t* data_ = nullptr;
   std::size_t size_ = 0;
   bool mapped_ = false;
   std::size_t released_ = 0;
+  std::size_t populated_ = 0;
   std::vector<std::uint8_t> copy_;  // when the file could not be mapped
 };
 

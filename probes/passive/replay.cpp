@@ -90,6 +90,7 @@ ReplayResult replay_file(const std::string& path, const FlowTrackerOptions& opti
   std::vector<PacketPipeline::Dissected> batch;
   batch.reserve(PacketPipeline::kBatch);
   std::size_t released_at = 0;
+  file.populate_before(2 * kReleaseEvery);
   std::uint64_t records = 0;
   CaptureRecord record;
   while (reader.next(record)) {
@@ -139,6 +140,7 @@ ReplayResult replay_file(const std::string& path, const FlowTrackerOptions& opti
       if (reader.position() - released_at >= kReleaseEvery) {
         released_at = reader.position();
         file.release_before(released_at);
+        file.populate_before(released_at + 2 * kReleaseEvery);
       }
     }
   }
