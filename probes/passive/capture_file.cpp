@@ -133,13 +133,12 @@ std::uint16_t CaptureFileReader::u16(std::size_t at) const {
   return swapped_ ? __builtin_bswap16(value) : value;
 }
 
-void CaptureFileReader::read_ahead(std::size_t at) const {
-  // Two lines: a record is often longer than one (control segments on Ethernet: 86 bytes), and
-  // one prefetch a record would skip every third line.
-  if (file_.size() - at > kReadAhead + 64) {
-    prefetch_line(file_.data() + at + kReadAhead);
-    prefetch_line(file_.data() + at + kReadAhead + 64);
-  }
+void CaptureFileReader::read_ahead(std::size_t at) {
+  // Every line once, whatever the records' lengths: one prefetch a record skipped every third
+  // line of 86-byte records (6% more replay time), and long records span several.
+  const std::size_t until = std::min(at + kReadAhead, file_.size());
+  if (read_ahead_ < at) read_ahead_ = at & ~std::size_t{63};
+  for (; read_ahead_ < until; read_ahead_ += 64) prefetch_line(file_.data() + read_ahead_);
 }
 
 std::uint32_t CaptureFileReader::u32(std::size_t at) const {

@@ -112,12 +112,13 @@ class CaptureFileReader {
   std::uint16_t u16(std::size_t at) const;
   std::uint32_t u32(std::size_t at) const;
   // Prefetches the file kReadAhead bytes past `at` (capture_file.cpp); never reads it.
-  void read_ahead(std::size_t at) const;
+  void read_ahead(std::size_t at);
 
   std::span<const std::uint8_t> file_;
   std::size_t position_ = 0;
   CaptureFileFormat format_ = CaptureFileFormat::kPcap;
-  bool swapped_ = false;  // the file's byte order is not this host's
+  bool swapped_ = false;        // the file's byte order is not this host's
+  std::size_t read_ahead_ = 0;  // bytes of the file prefetched so far (read_ahead())
   // pcap: the record header is 16 bytes, or 24 in the Kuznetzov "modified" format.
   std::size_t record_header_ = 16;
   std::vector<CaptureInterface> interfaces_;
