@@ -56,10 +56,11 @@ class CaptureFileCategory : public std::error_category {
   }
 };
 
-// Records are read in file order, a hundred bytes or so each (replay's control segments), so the
-// line kReadAhead bytes on is asked for while this record is read: it is cached when its record
-// comes, where the hardware prefetcher would stop at the page edge. 2 KiB measured best in
-// tests/bench/passive_replay_bench.sh (1 and 4 KiB: about 3% more CPU). A hint only.
+// Records are read in file order, so every line up to kReadAhead bytes past the record being read
+// is asked for (read_ahead()): it is cached when its record comes, where the hardware prefetcher
+// would stop at the page edge (replay maps the pages ahead, MappedFile::populate_before, so the
+// hint never falls on an unmapped page). 2 KiB measured best in
+// tests/bench/passive_replay_bench.sh (4 and 8 KiB: the same; 1 KiB: about 3% more CPU).
 constexpr std::size_t kReadAhead = 2048;
 
 std::uint32_t load32(const std::uint8_t* at) {

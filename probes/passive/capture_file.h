@@ -111,7 +111,8 @@ class CaptureFileReader {
 
   std::uint16_t u16(std::size_t at) const;
   std::uint32_t u32(std::size_t at) const;
-  // Prefetches the file kReadAhead bytes past `at` (capture_file.cpp); never reads it.
+  // Prefetches every line of the file up to kReadAhead bytes past `at` not yet prefetched
+  // (capture_file.cpp); never reads it.
   void read_ahead(std::size_t at);
 
   std::span<const std::uint8_t> file_;
