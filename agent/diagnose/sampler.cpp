@@ -151,13 +151,12 @@ struct Sampler::State {
                                1 << 16)) {
       return e.tid;
     }
-    const auto at = status.find("\nTgid:");
-    if (at == std::string::npos) return e.tid;
-    int tgid = 0;
-    std::size_t begin = at + 6;
-    while (begin < status.size() && (status[begin] == ' ' || status[begin] == '\t')) ++begin;
-    std::from_chars(status.data() + begin, status.data() + status.size(), tgid);
-    return tgid > 0 ? tgid : e.tid;
+    std::uint64_t tgid = 0;
+    const auto field = kernel::status_field(status, "Tgid");
+    if (!field || !kernel::parse_decimal(*field, tgid) || tgid == 0 || tgid > INT32_MAX) {
+      return e.tid;
+    }
+    return static_cast<int>(tgid);
   }
 
   void drain_connects() {

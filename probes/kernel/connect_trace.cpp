@@ -65,11 +65,9 @@ bool in_initial_pid_namespace() {
   // "NSpid:\t1234" has one column in the initial pid namespace, one per level below it.
   std::string status;
   if (read_proc_file("/proc/self/status", status, 1 << 16)) return false;
-  const auto at = status.find("\nNSpid:");
-  if (at == std::string::npos) return true;  // before Linux 4.1: no pid namespaces reported
-  const auto end = status.find('\n', at + 1);
-  const std::string_view line = trim(std::string_view(status).substr(at + 7, end - at - 7));
-  return line.find_first_of(" \t") == std::string_view::npos;
+  const auto nspid = status_field(status, "NSpid");
+  if (!nspid) return true;  // before Linux 4.1: no pid namespaces reported
+  return nspid->find_first_of(" \t") == std::string_view::npos;
 }
 
 bool process_exists(std::string_view instance_name) {

@@ -79,4 +79,22 @@ std::vector<std::string_view> split_fields(std::string_view line) {
   return fields;
 }
 
+std::optional<std::string_view> status_field(std::string_view status, std::string_view name) {
+  for (std::size_t begin = 0; begin < status.size();) {
+    std::size_t end = status.find('\n', begin);
+    if (end == std::string_view::npos) end = status.size();
+    std::string_view line = status.substr(begin, end - begin);
+    begin = end + 1;
+    if (line.size() <= name.size() || line.substr(0, name.size()) != name ||
+        line[name.size()] != ':') {
+      continue;
+    }
+    line.remove_prefix(name.size() + 1);
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
+    return line;
+  }
+  return std::nullopt;
+}
+
 }  // namespace connwatch::kernel

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -29,6 +30,10 @@ std::error_code read_proc_file(const std::filesystem::path& path, std::string& o
 bool parse_decimal(std::string_view text, std::uint64_t& out);
 // Whitespace-separated fields of one line.
 std::vector<std::string_view> split_fields(std::string_view line);
+// The value of field `name` in the text of /proc/PID/status ("Tgid:\t1234" -> "1234"; fs/proc/
+// array.c writes "Name:\tvalue" a line each), spaces and tabs around it trimmed, or nullopt when
+// no line starts with "name:". A view into `status`.
+std::optional<std::string_view> status_field(std::string_view status, std::string_view name);
 
 }  // namespace connwatch::kernel
 
