@@ -13,24 +13,23 @@ CPU <= 0.5x blackbox_exporter's and <= 0.01 new connections per probe once warm.
 
 Run as root from the source tree after building:  python3 tests/bench/active_vs_blackbox_bench.py
 """
-import json
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import lab  # noqa: E402
 from support import AGENT  # noqa: E402
+from blackbox_bench_common import (active_opens, cpu_seconds, peak_rss_mib,  # noqa: E402
+                                   print_comparison, serve_ports_with_nginx)
 
 TARGETS = 200
 FIRST_PORT = 10000
 SECONDS = int(os.environ.get("BENCH_SECONDS", "60"))
 WARMUP = 5
-HZ = os.sysconf("SC_CLK_TCK")
 
 DRIVER = r"""
 import http.client, sys, time, urllib.parse
@@ -50,22 +49,10 @@ print(probes, failed, flush=True)
 """
 
 
-def cpu_seconds(pid):
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / HZ
 
 
-def peak_rss_mib(pid):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
-def active_opens(L):
-    out = L.client(["nstat", "-az", "--json", "TcpActiveOpens"], capture_output=True,
-                   text=True).stdout
-    return json.loads(out)["kernel"]["TcpActiveOpens"]
 
 
 def measure(L, pid, run_for, count_probes):
@@ -87,25 +74,7 @@ def main():
                        check=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
     with lab.Lab() as L:
         work = Path(L.workdir)
-        listens = "\n".join(f"    listen {L.server_ip}:{p};"
-                            for p in range(FIRST_PORT, FIRST_PORT + TARGETS))
-        (work / "nginx.conf").write_text(f"""
-worker_processes 1;
-pid {work}/nginx.pid;
-error_log {work}/nginx.err;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  keepalive_timeout 75s;
-  keepalive_requests 100000;
-  server {{
-{listens}
-    location / {{ return 200 "ok\\n"; }}
-  }}
-}}
-""")
-        L.popen_server(["nginx", "-c", str(work / "nginx.conf"), "-g", "daemon off;"])
-        time.sleep(1)
+        serve_ports_with_nginx(L, FIRST_PORT, TARGETS)
 
         # blackbox_exporter alone.
         bb = L.popen_client(["prometheus-blackbox-exporter", "--config.file",
@@ -150,13 +119,10 @@ http {{
         agent.wait()
 
     print(f"{TARGETS} HTTP targets at 1/s each, {SECONDS} s after {WARMUP} s warm-up")
-    print(f"{'':22}{'blackbox_exporter':>20}{'connwatch':>14}{'ratio':>10}")
-    for key, label in (("cpu_s", "CPU seconds"), ("rss_mib", "peak RSS MiB"),
-                       ("probes", "probes"), ("new_conns", "new TCP connections"),
-                       ("conns_per_probe", "new conns per probe"), ("failed", "failed probes")):
-        b, c = bb_result[key], cw_result[key]
-        ratio = f"{c / b:.2f}x" if b else "-"
-        print(f"{label:22}{b:>20.3f}{c:>14.3f}{ratio:>10}")
+    print_comparison((("cpu_s", "CPU seconds"), ("rss_mib", "peak RSS MiB"), ("probes", "probes"),
+                      ("new_conns", "new TCP connections"),
+                      ("conns_per_probe", "new conns per probe"), ("failed", "failed probes")),
+                     bb_result, cw_result)
     ok_cpu = cw_result["cpu_s"] <= 0.5 * bb_result["cpu_s"]
     ok_conns = cw_result["conns_per_probe"] <= 0.01
     print(f"target CPU <= 0.5x: {'met' if ok_cpu else 'MISSED'}; "

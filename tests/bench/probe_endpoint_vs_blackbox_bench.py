@@ -12,7 +12,6 @@ connections per probe (ActiveOpens delta / probes) once warm, each side and as r
 Not part of ctest. Run as root from the source tree after building:
     python3 tests/bench/probe_endpoint_vs_blackbox_bench.py      (BENCH_SECONDS=60 by default)
 """
-import json
 import os
 import shutil
 import subprocess
@@ -23,12 +22,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import lab  # noqa: E402
 from support import AGENT  # noqa: E402
+from blackbox_bench_common import (active_opens, cpu_seconds, peak_rss_mib,  # noqa: E402
+                                   print_comparison, serve_ports_with_nginx)
 
 TARGETS = 200
 FIRST_PORT = 10000
 SECONDS = int(os.environ.get("BENCH_SECONDS", "60"))
 WARMUP = 5
-HZ = os.sysconf("SC_CLK_TCK")
 MODULES = "modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n"
 
 # Prometheus' part: every target once a second, over one keep-alive connection to the exporter,
@@ -52,16 +52,8 @@ while time.monotonic() < end:
 """
 
 
-def cpu_seconds(pid):
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / HZ
 
 
-def peak_rss_mib(pid):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def exporter_pid(L, port):
@@ -70,10 +62,6 @@ def exporter_pid(L, port):
     return int(out.split("pid=")[1].split(",")[0])
 
 
-def active_opens(L):
-    out = L.client(["nstat", "-az", "--json", "TcpActiveOpens"], capture_output=True,
-                   text=True).stdout
-    return json.loads(out)["kernel"]["TcpActiveOpens"]
 
 
 def run_one(L, work, name, argv, port):
@@ -115,25 +103,7 @@ def main():
         lab._skip("prometheus-blackbox-exporter is not installed (scripts/install-deps.sh)")
     with lab.Lab() as L:
         work = Path(L.workdir)
-        listens = "\n".join(f"    listen {L.server_ip}:{p};"
-                            for p in range(FIRST_PORT, FIRST_PORT + TARGETS))
-        (work / "nginx.conf").write_text(f"""
-worker_processes 1;
-pid {work}/nginx.pid;
-error_log {work}/nginx.err;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  keepalive_timeout 75s;
-  keepalive_requests 100000;
-  server {{
-{listens}
-    location / {{ return 200 "ok\\n"; }}
-  }}
-}}
-""")
-        L.popen_server(["nginx", "-c", str(work / "nginx.conf"), "-g", "daemon off;"])
-        time.sleep(1)
+        serve_ports_with_nginx(L, FIRST_PORT, TARGETS)
         modules = work / "blackbox.yml"
         modules.write_text(MODULES)
         bb = run_one(L, work, "blackbox", ["prometheus-blackbox-exporter",
@@ -148,14 +118,11 @@ http {{
 
     print(f"{TARGETS} HTTP targets through /probe at 1/s each, {SECONDS} s after {WARMUP} s "
           "warm-up, same module file")
-    print(f"{'':24}{'blackbox_exporter':>20}{'connwatch':>14}{'ratio':>10}")
-    for key, label in (("cpu_s", "CPU seconds"), ("cpu_ms_per_probe", "CPU ms per probe"),
-                       ("rss_mib", "peak RSS MiB"), ("probes", "probes"),
-                       ("new_conns", "new TCP connections"),
-                       ("conns_per_probe", "new conns per probe"), ("failed", "failed probes")):
-        b, c = bb[key], cw[key]
-        ratio = f"{c / b:.3f}x" if b else "-"
-        print(f"{label:24}{b:>20.3f}{c:>14.3f}{ratio:>10}")
+    print_comparison((("cpu_s", "CPU seconds"), ("cpu_ms_per_probe", "CPU ms per probe"),
+                      ("rss_mib", "peak RSS MiB"), ("probes", "probes"),
+                      ("new_conns", "new TCP connections"),
+                      ("conns_per_probe", "new conns per probe"), ("failed", "failed probes")),
+                     bb, cw, ratio_digits=3)
     ok_cpu = cw["cpu_ms_per_probe"] <= 0.2 * bb["cpu_ms_per_probe"]
     ok_conns = cw["conns_per_probe"] <= 0.01
     print(f"target CPU per probe <= 0.2x: {'met' if ok_cpu else 'MISSED'}; "
