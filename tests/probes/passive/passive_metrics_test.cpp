@@ -259,12 +259,14 @@ TEST(PassiveMetrics, PipelinesSharingMetricsSumTheirFlowsAndKeepOnePeerTopK) {
     auto& specs = i < 2 ? on_first : on_second;
     const std::string client = i < 2 ? "10.0.0.10" : "10.0.0.11";
     const auto port = static_cast<std::uint16_t>(40000 + i);
-    specs.push_back(packet(port, 443, tcp_flags::kSyn, true, 1, 0, client));
-    specs.push_back(packet(port, 443, tcp_flags::kRst | tcp_flags::kAck, false, 0, 2, client));
+    const std::uint32_t isn = 1000u * i + 1;  // distinct numbers: no duplicate of another
+    specs.push_back(packet(port, 443, tcp_flags::kSyn, true, isn, 0, client));
+    specs.push_back(
+        packet(port, 443, tcp_flags::kRst | tcp_flags::kAck, false, 0, isn + 1, client));
   }
-  on_first.push_back(packet(41000, 443, tcp_flags::kSyn, true, 7));
-  on_second.push_back(packet(41001, 443, tcp_flags::kSyn, true, 7));
-  on_second.push_back(packet(41002, 443, tcp_flags::kSyn, true, 7));
+  on_first.push_back(packet(41000, 443, tcp_flags::kSyn, true, 70001));
+  on_second.push_back(packet(41001, 443, tcp_flags::kSyn, true, 70002));
+  on_second.push_back(packet(41002, 443, tcp_flags::kSyn, true, 70003));
   feed(*first, on_first);
   feed(second, on_second);
 
