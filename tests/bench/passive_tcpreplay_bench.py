@@ -47,7 +47,8 @@ def capture_file(build):
 
 
 def run_rate(L, agent, pcap, packets, pps):
-    """One tcpreplay run; returns (achieved pps, injected, counted, kernel drops, cpu s)."""
+    """One tcpreplay run; returns (achieved pps, injected, counted, kernel drops, cpu s,
+    connections, resets)."""
     before = agent.metrics()
     cpu0 = cpu_seconds(agent.proc.pid)
     rate = ["--topspeed"] if pps is None else ["--pps", str(pps)]
@@ -69,28 +70,37 @@ def run_rate(L, agent, pcap, packets, pps):
     injected = int(sent.group(1)) if sent else packets
     counted = delta("connwatch_capture_packets_total")
     drops = delta("connwatch_capture_dropped_packets_total", where="kernel")
-    return achieved, injected, counted, drops, cpu
+
+    def family(name):
+        return sum(v for (n, _), v in after.items() if n == name) - sum(
+            v for (n, _), v in before.items() if n == name)
+
+    return (achieved, injected, counted, drops, cpu, family("connwatch_tcp_connections_total"),
+            family("connwatch_tcp_resets_total"))
 
 
 def run_threads(L, pcap, args, threads):
     """Every rate with an agent of capture.threads = threads; {label: results}, best rate."""
     ports = ", ".join(str(p) for p in PORTS)
     agent = AgentProcess(f'[capture]\ninterface = "{L.server_if}"\nports = [{ports}]\n'
-                         f'max_flows = 262144\nthreads = {threads}\n[sockets]\nenabled = false\n',
+                         f'max_flows = 262144\nthreads = {threads}\n'
+                         f'buffer_size = "{args.buffer_size}"\n[sockets]\nenabled = false\n',
                          netns=L.server_ns)
     try:
         agent.wait_healthy()
         time.sleep(1)
         results, best = {}, None
-        print(f"capture.threads = {threads}: {pcap}, first {args.packets} packets, agent on "
-              f"{L.server_if}", flush=True)
+        print(f"capture.threads = {threads} (buffer_size {args.buffer_size} each): {pcap}, "
+              f"first {args.packets} packets, agent on {L.server_if}", flush=True)
         for pps in [None, *args.pps]:
-            achieved, injected, counted, drops, cpu = run_rate(L, agent, pcap, args.packets, pps)
+            result = run_rate(L, agent, pcap, args.packets, pps)
+            achieved, injected, counted, drops, cpu, connections, resets = result
             label = "topspeed" if pps is None else f"{pps} pps"
-            results[label] = (achieved, injected, counted, drops, cpu)
+            results[label] = result
             print(f"{label:>12}: injected {injected} at {achieved:,.0f} packets/s, "
                   f"counted {counted:.0f}, kernel drops {drops:.0f}, "
-                  f"agent CPU {1e6 * cpu / max(counted, 1):.3f} ms per 1000 packets", flush=True)
+                  f"agent CPU {1e6 * cpu / max(counted, 1):.3f} ms per 1000 packets "
+                  f"(connections {connections:.0f}, resets {resets:.0f})", flush=True)
             if drops == 0 and counted == injected and (best is None or achieved > best):
                 best = achieved
         print(f"highest injection rate with 0 kernel drops: "
@@ -109,6 +119,7 @@ def main():
     parser.add_argument("--packets", type=int, default=1000000)
     parser.add_argument("--pps", type=int, nargs="*", default=[400000, 200000, 100000])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--buffer-size", default="32MiB", help="capture.buffer_size (each thread)")
     parser.add_argument("--build", default="build/default")
     args = parser.parse_args()
     lab.skip_unless_available()
@@ -121,11 +132,11 @@ def main():
     base = args.threads[0]
     for threads in args.threads[1:]:
         print(f"threads={threads} / threads={base}:")
-        for label, (_, _, counted, drops, cpu) in runs[threads][0].items():
-            _, _, counted0, drops0, cpu0 = runs[base][0][label]
-            print(f"{label:>12}: counted {ratio(counted, counted0)}, kernel drops "
-                  f"{ratio(drops, drops0)}, CPU per 1000 packets "
-                  f"{ratio(cpu / max(counted, 1), cpu0 / max(counted0, 1))}")
+        for label, (_, _, counted, drops, cpu, connections, _) in runs[threads][0].items():
+            _, _, counted0, drops0, cpu0, connections0, _ = runs[base][0][label]
+            print(f"{label:>12}: counted {ratio(counted, counted0)}, connections "
+                  f"{ratio(connections, connections0)}, kernel drops {ratio(drops, drops0)}, "
+                  f"CPU per 1000 packets {ratio(cpu / max(counted, 1), cpu0 / max(counted0, 1))}")
         best, best0 = runs[threads][1], runs[base][1]
         print(f"  highest 0-drop rate: {ratio(best or 0, best0 or 0)}")
 
