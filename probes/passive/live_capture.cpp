@@ -309,6 +309,8 @@ bool LiveCapture::open_handles(const CaptureOptions& capture, std::vector<Opened
 }
 
 bool LiveCapture::open_lane(Lane& lane, std::string& error) {
+  error = threads_refusal(capture_);
+  if (!error.empty()) return false;
   LinkType link = LinkType::kLinuxSll2;
   pcap_t* handle = open_handle(capture_, link, error);
   if (handle == nullptr) return false;

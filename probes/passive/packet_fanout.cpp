@@ -2,7 +2,9 @@
 
 #include <linux/if_packet.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 
 namespace connwatch::passive {
@@ -16,6 +18,20 @@ std::error_code set_fanout(int fd, std::uint32_t value) {
   return {};
 }
 
+// Kernels before 4.12 (no UNIQUEID): the pid in the upper bits, a per-process counter below.
+std::optional<std::uint16_t> create_with_derived_id(int fd, std::error_code& error) {
+  static std::atomic<std::uint32_t> counter{0};
+  constexpr int kAttempts = 8;
+  const auto pid = static_cast<std::uint32_t>(::getpid());
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    const auto id = static_cast<std::uint16_t>((pid << 6) + counter.fetch_add(1));
+    error = join_fanout_group(fd, id);
+    if (!error) return id;
+    if (error.value() != EINVAL && error.value() != EADDRINUSE) break;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::uint16_t fanout_mode() { return PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG; }
@@ -25,6 +41,7 @@ std::optional<std::uint16_t> create_fanout_group(int fd, std::error_code& error)
   // flag from the group's flags, so later members join with fanout_mode() alone.
   const std::uint32_t flags = fanout_mode() | std::uint32_t{PACKET_FANOUT_FLAG_UNIQUEID};
   error = set_fanout(fd, flags << 16);
+  if (error.value() == EINVAL) return create_with_derived_id(fd, error);
   if (error) return std::nullopt;
   int value = 0;
   socklen_t size = sizeof(value);

@@ -10,8 +10,12 @@
 //
 // Group ids are 16 bits and per network namespace; another process's group with the same id
 // would either refuse us (EINVAL: other mode, flags or interface) or, worse, share our packets.
-// So the first socket asks the kernel for a free id (PACKET_FANOUT_FLAG_UNIQUEID, Linux 4.9) and
-// the others join that id: a new group per LiveCapture start and per reopen.
+// So the first socket asks the kernel for a free id (PACKET_FANOUT_FLAG_UNIQUEID, Linux 4.12)
+// and the others join that id: a new group per LiveCapture start and per reopen. A kernel
+// without UNIQUEID refuses it with EINVAL; then the id comes from the pid and a per-process
+// counter (another id for every group this process makes), trying the next one while the kernel
+// says EINVAL or EADDRINUSE (the id is another group's), a few times. That fallback cannot see a
+// group of another process that has the same mode on the same interface; UNIQUEID can.
 #pragma once
 
 #include <cstdint>
@@ -25,8 +29,9 @@ namespace connwatch::passive {
 std::uint16_t fanout_mode();
 
 // Makes `fd` (a bound AF_PACKET socket: pcap_fileno after pcap_activate) the first member of a
-// new group with a kernel-chosen id; returns the id, or nullopt and `error` (setsockopt's errno:
-// ENOMEM no free id; EINVAL the socket is not bound or the kernel lacks the mode).
+// new group with a kernel-chosen id (or, on kernels before 4.12, one derived from the pid);
+// returns the id, or nullopt and `error` (setsockopt's errno: ENOMEM no free id; EINVAL the
+// socket is not bound, the kernel lacks the mode, or every id tried is taken).
 std::optional<std::uint16_t> create_fanout_group(int fd, std::error_code& error);
 
 // Adds `fd` to group `id` (created by create_fanout_group, or created again with that id when
