@@ -1,5 +1,5 @@
-// LiveCapture: captures SYN/FIN/RST segments from an interface on its own thread and feeds them
-// through a PacketPipeline into PassiveMetrics.
+// LiveCapture: captures SYN/FIN/RST segments from an interface on its own thread (or
+// capture.threads threads) and feeds them through a PacketPipeline into PassiveMetrics.
 //
 // The capture is opened the way TCP-NOTES §4 recommends: TPACKET_V3 ring (so NOT immediate
 // mode, which falls back to V2), pcap_set_timeout 250 ms so blocks are handed over when sparse,
@@ -26,8 +26,9 @@
 // config loader refuses the rest; open fails here too). Each thread's ring is buffer_size bytes.
 //
 // A socket receives every packet from its activation until it joins the group, which the group
-// delivers too: a thread ignores the packets stamped before its socket joined (and, after
-// reopen(), before the old threads' last packet), so the setup window counts nothing twice.
+// delivers too: a thread ignores the packets stamped before its socket joined (and, after a
+// reopen() on the same interface, up to the newest packet the old threads counted), so the setup
+// window counts nothing twice.
 // After an outage the threads rejoin one by one; until all are back, the members there take
 // every flow, and a flow that changes thread is picked up mid-stream like after a restart.
 #pragma once
