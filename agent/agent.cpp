@@ -181,9 +181,9 @@ struct Agent::Impl {
 
   // Applies a reloaded [capture] to the running capture, keeping its flows, peer table and
   // counts. ports, max_peers, max_flows and flow_idle_timeout apply in place (no new handle, no
-  // privilege needed). Another interface, buffer_size or snaplen needs a new pcap handle, opened
-  // before the old one goes: when it cannot be opened (no CAP_NET_RAW after the privilege drop,
-  // no such interface) returns false with `why` and the old capture runs on unchanged.
+  // privilege needed). Another interface, buffer_size, snaplen or threads needs new pcap handles,
+  // opened before the old ones go: when they cannot be opened (no CAP_NET_RAW after the privilege
+  // drop, no such interface) returns false with `why` and the old capture runs on unchanged.
   bool apply_capture(const config::CaptureSettings& next, std::string& why) {
     const config::CaptureSettings& running = config.capture;
     if (next == running) return true;
@@ -195,7 +195,7 @@ struct Agent::Impl {
     }
     const bool new_handle = !running.enabled || !capture || next.interface != running.interface ||
                             next.buffer_size != running.buffer_size ||
-                            next.snaplen != running.snaplen;
+                            next.snaplen != running.snaplen || next.threads != running.threads;
     const bool created = !capture;
     if (created) {
       passive_metrics->set_max_peers(static_cast<std::size_t>(next.max_peers));
@@ -207,9 +207,9 @@ struct Agent::Impl {
       if (!capture->reopen(capture_options(next), error)) {
         if (created) capture.reset();
         why = fmt::format(
-            "[capture] changed to interface {} (buffer_size {}, snaplen {}), which needs a new "
-            "capture, but it cannot be opened: {}; {}",
-            next.interface, next.buffer_size, next.snaplen, error,
+            "[capture] changed to interface {} (buffer_size {}, snaplen {}, threads {}), which "
+            "needs a new capture, but it cannot be opened: {}; {}",
+            next.interface, next.buffer_size, next.snaplen, next.threads, error,
             running.enabled ? "the capture on " + running.interface + " keeps running"
                             : std::string("capture stays disabled"));
         if (privileges_dropped) {

@@ -10,6 +10,7 @@ passive::CaptureOptions capture_options(const config::CaptureSettings& capture) 
   options.snaplen = capture.snaplen;
   // The loader bounds buffer_size; pcap_set_buffer_size takes an int.
   options.buffer_size = static_cast<int>(capture.buffer_size);
+  options.threads = capture.threads;
   return options;
 }
 

@@ -65,6 +65,9 @@ struct CaptureSettings {
   Duration established_timeout = 2h;  // established and half-closed flows (SPEC §3)
   std::vector<std::uint16_t> ports;   // service ports to label; others become "other"
   int max_peers = 20;
+  // Capture threads sharing the interface's packets by flow (PACKET_FANOUT); > 1 needs a named
+  // interface (not "any", not NFLOG).
+  int threads = 1;
 
   bool operator==(const CaptureSettings&) const = default;
 };

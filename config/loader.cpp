@@ -417,6 +417,34 @@ void check_capture(TableReader& r, const CaptureSettings& capture) {
   }
 }
 
+// Several capture threads share the packets by a hash of each packet's own 4-tuple
+// (PACKET_FANOUT). On "any" a forwarded or NATed connection is captured once per interface, under
+// tuples that hash to different threads, and the tracker's NAT de-duplication (one thread's
+// DuplicateFilter) would miss the pair: each such connection counted twice. NFLOG is a netlink
+// socket, not a packet socket: no fanout.
+void check_capture_threads(TableReader& r, const CaptureSettings& capture) {
+  if (capture.threads <= 1) return;
+  std::string why;
+  if (capture.interface == "any") {
+    why = fmt::format(
+        "threads = {} needs a named interface, not \"any\": on \"any\" the two captures of a "
+        "forwarded or NATed connection go to different threads and it would be counted twice",
+        capture.threads);
+  } else if (capture.interface.starts_with("nflog")) {
+    why = fmt::format(
+        "threads = {} needs a packet interface: \"{}\" is NFLOG, which cannot share its "
+        "packets between threads (PACKET_FANOUT)",
+        capture.threads, capture.interface);
+  } else {
+    return;
+  }
+  if (const toml::node* node = r.table().get("threads")) {
+    r.error(*node, "threads", why);
+  } else {
+    r.diagnostics().error(r.table().source(), r.dotted("threads"), why);
+  }
+}
+
 void read_capture(TableReader& r, CaptureSettings& capture) {
   r.read("enabled", capture.enabled);
   r.read("interface", capture.interface);
@@ -429,6 +457,8 @@ void read_capture(TableReader& r, CaptureSettings& capture) {
   check_capture(r, capture);
   r.read_int_array("ports", capture.ports, 1, 65535, true);
   r.read("max_peers", capture.max_peers, 0, 10000);
+  r.read("threads", capture.threads, 1, 64);
+  check_capture_threads(r, capture);
 }
 
 void read_sockets(TableReader& r, SocketsSettings& sockets) {

@@ -14,6 +14,7 @@
 
 #include "probes/passive/capture_filter.h"
 #include "probes/passive/link_type.h"
+#include "probes/passive/packet_fanout.h"
 
 namespace connwatch::passive {
 namespace {
@@ -27,6 +28,19 @@ constexpr int kNflogSnaplen = 65535;
 // libpcap's NFLOG reader (pcap-netfilter-linux.c) blocks in recv() and ignores pcap_breakloop:
 // such handles are polled before each dispatch.
 bool is_nflog(const std::string& interface) { return interface.starts_with("nflog"); }
+
+// Why `capture` cannot run on several threads ("" when it can): see the header.
+std::string threads_refusal(const CaptureOptions& capture) {
+  if (capture.threads <= 1) return "";
+  if (capture.interface == "any") {
+    return "capture.threads > 1 needs a named interface: on \"any\" the copies of a forwarded "
+           "or NATed packet hash to different threads and would be counted twice";
+  }
+  if (is_nflog(capture.interface)) {
+    return "capture.threads > 1 needs a packet interface: NFLOG cannot use PACKET_FANOUT";
+  }
+  return "";
+}
 
 PacketTime wall_clock() {
   return std::chrono::duration_cast<PacketTime>(
@@ -48,111 +62,196 @@ LiveCapture::LiveCapture(CaptureOptions capture, FlowTrackerOptions tracker,
                          PassiveMetrics* metrics)
     : capture_(std::move(capture)),
       tracker_options_(std::move(tracker)),
-      pipeline_(std::make_unique<PacketPipeline>(LinkType::kLinuxSll2, tracker_options_, metrics)) {
-  pipeline_->set_capture_up(false);
-  publish();
+      metrics_(metrics),
+      peers_(std::make_shared<PeerResetCounts>(tracker_options_.max_peers, metrics)) {
+  make_lanes(static_cast<std::size_t>(std::max(capture_.threads, 1)));
+  if (metrics_ != nullptr) metrics_->capture_up().Set(0);
+  for (auto& lane : lanes_) publish(*lane);
 }
 
 LiveCapture::~LiveCapture() { stop(); }
 
-bool LiveCapture::start() {
-  if (thread_.joinable()) return up();
-  std::string error;
-  if (open(error)) {
-    up_ = true;
-    pipeline_->set_capture_up(true);
-  } else {
-    set_down(error);
+std::string LiveCapture::thread_name(const Lane& lane) const {
+  if (lanes_.size() == 1) return capture_.interface;
+  return fmt::format("{} (thread {} of {})", capture_.interface, lane.index + 1, lanes_.size());
+}
+
+void LiveCapture::make_lanes(std::size_t threads) {
+  const std::lock_guard lock(published_mutex_);
+  for (auto& lane : lanes_) {
+    PassiveSnapshot counts = lane->pipeline->snapshot();
+    counts.peers.clear();
+    counts.flows = 0;
+    accumulate(retired_, counts);
   }
-  publish();
-  start_thread();
+  lanes_.clear();  // the old pipelines take their flows out of the flows gauge
+  const FlowTrackerOptions each = shard_options(tracker_options_, threads);
+  for (std::size_t i = 0; i < threads; ++i) {
+    auto lane = std::make_unique<Lane>();
+    lane->index = i;
+    lane->pipeline = std::make_unique<PacketPipeline>(LinkType::kLinuxSll2, each, metrics_, peers_);
+    lane->applied = pending_serial_.load();
+    lanes_.push_back(std::move(lane));
+  }
+}
+
+bool LiveCapture::start() {
+  if (!lanes_.empty() && lanes_.front()->thread.joinable()) return up();
+  std::vector<Opened> opened;
+  std::uint16_t group = 0;
+  std::string error;
+  if (open_handles(capture_, opened, group, error)) {
+    {
+      const std::lock_guard lock(fanout_mutex_);
+      group_ = lanes_.size() > 1 ? std::optional(group) : std::nullopt;
+    }
+    for (std::size_t i = 0; i < lanes_.size(); ++i) {
+      adopt(*lanes_[i], opened[i].handle, opened[i].link);
+      lanes_[i]->ignore_before = opened[i].joined;
+      set_up(*lanes_[i]);
+    }
+  } else {
+    for (auto& lane : lanes_) set_down(*lane, error);
+  }
+  for (auto& lane : lanes_) publish(*lane);
+  start_threads();
   return up();
 }
 
-void LiveCapture::start_thread() {
+void LiveCapture::start_threads() {
   {
     const std::lock_guard lock(reconfigure_mutex_);
-    thread_running_ = true;
+    threads_running_ = true;
   }
-  thread_ = std::jthread([this](std::stop_token stop) { run(std::move(stop)); });
+  // Created here, on the caller's thread, never by a capture thread: they inherit its network
+  // namespace and capabilities, and drop_privileges() (agent/privileges.h) finds them all.
+  for (auto& lane : lanes_) {
+    Lane& l = *lane;
+    l.thread = std::jthread([this, &l](std::stop_token stop) { run(l, std::move(stop)); });
+  }
 }
 
 void LiveCapture::halt() {
-  if (thread_.joinable()) {
-    thread_.request_stop();
-    thread_.join();
+  for (auto& lane : lanes_) {
+    if (lane->thread.joinable()) lane->thread.request_stop();
   }
-  close_handle();
+  for (auto& lane : lanes_) {
+    if (lane->thread.joinable()) lane->thread.join();
+    close_handle(*lane);
+  }
+  {
+    const std::lock_guard lock(reconfigure_mutex_);
+    threads_running_ = false;
+  }
 }
 
 void LiveCapture::stop() {
   halt();
-  up_ = false;
-  pipeline_->set_capture_up(false);
-  publish();
+  const std::lock_guard lock(published_mutex_);
+  for (auto& lane : lanes_) lane->up = false;
+  update_up_locked();
 }
 
 void LiveCapture::reconfigure(const FlowTrackerOptions& tracker) {
   std::unique_lock lock(reconfigure_mutex_);
-  if (thread_running_) {
+  tracker_options_ = tracker;
+  const std::uint64_t serial = pending_serial_.load() + 1;
+  if (threads_running_) {
     pending_ = tracker;
-    has_pending_ = true;
+    pending_serial_ = serial;
     {
-      // Under the handle lock, so a retry wait cannot miss has_pending_; breakloop ends a
+      // Under the handle lock, so a retry wait cannot miss the new serial; breakloop ends a
       // dispatch that would otherwise wait for the next packet (TPACKET_V3 polls without a
       // timeout and an empty ring block never times out).
       const std::lock_guard handle_lock(handle_mutex_);
-      if (handle_ != nullptr) pcap_breakloop(handle_);
+      for (auto& lane : lanes_) {
+        if (lane->handle != nullptr) pcap_breakloop(lane->handle);
+      }
     }
     wake_.notify_all();
-    if (!reconfigure_done_.wait_for(lock, std::chrono::seconds(5),
-                                    [this] { return !pending_ || !thread_running_; })) {
+    const auto applied = [&] {
+      if (!threads_running_) return true;
+      for (const auto& lane : lanes_) {
+        if (lane->applied < serial) return false;
+      }
+      return true;
+    };
+    if (!reconfigure_done_.wait_for(lock, std::chrono::seconds(5), applied)) {
       spdlog::warn(
-          "passive capture on {}: the capture thread is busy; the new options apply "
-          "after its current batch",
+          "passive capture on {}: a capture thread is busy; the new options apply after its "
+          "current batch",
           capture_.interface);
       return;
     }
-    if (!pending_) return;
-    pending_.reset();
-    has_pending_ = false;
+    if (threads_running_) return;
   }
-  tracker_options_ = tracker;
-  pipeline_->reconfigure(tracker);
-  publish();
+  // No thread runs: applied here.
+  pending_.reset();
+  pending_serial_ = serial;
+  const FlowTrackerOptions each = shard_options(tracker, lanes_.size());
+  for (auto& lane : lanes_) {
+    lane->pipeline->reconfigure(each);
+    lane->applied = serial;
+    publish(*lane);
+  }
 }
 
-void LiveCapture::apply_pending() {
-  if (!has_pending_.load()) return;
+void LiveCapture::apply_pending(Lane& lane) {
+  if (lane.applied >= pending_serial_.load()) return;  // racy read: rechecked under the lock
   {
     const std::lock_guard lock(reconfigure_mutex_);
-    if (pending_) {
-      tracker_options_ = *pending_;
-      pipeline_->reconfigure(*pending_);
-      pending_.reset();
+    if (pending_ && lane.applied < pending_serial_.load()) {
+      lane.pipeline->reconfigure(shard_options(*pending_, lanes_.size()));
     }
-    has_pending_ = false;
+    lane.applied = pending_serial_.load();
   }
   reconfigure_done_.notify_all();
-  publish();
+  publish(lane);
 }
 
 bool LiveCapture::reopen(const CaptureOptions& capture, std::string& error) {
-  LinkType link = LinkType::kLinuxSll2;
-  pcap_t* handle = open_handle(capture, link, error);
-  if (handle == nullptr) return false;
+  std::vector<Opened> opened;
+  std::uint16_t group = 0;
+  if (!open_handles(capture, opened, group, error)) return false;
   halt();
+  // On the same interface the old handles saw every packet up to here, and so did the new ones
+  // since they opened: each new thread starts after the newest packet the old ones counted of
+  // its flows. With the same thread count the group is filled in the same order, so thread i
+  // keeps thread i's flows; with another count any thread may have had them.
+  const std::size_t threads = opened.size();
+  std::vector<PacketTime> counted(threads);
+  if (capture.interface != capture_.interface) {
+    // Other packets: nothing was counted twice.
+  } else if (threads == lanes_.size()) {
+    for (std::size_t i = 0; i < threads; ++i) counted[i] = lanes_[i]->last_packet;
+  } else {
+    PacketTime newest{};
+    for (const auto& lane : lanes_) newest = std::max(newest, lane->last_packet);
+    std::fill(counted.begin(), counted.end(), newest);
+  }
   capture_ = capture;
-  adopt(handle, link);
-  warned_ = false;
-  up_ = true;
-  pipeline_->set_capture_up(true);
+  if (threads != lanes_.size()) make_lanes(threads);
+  {
+    const std::lock_guard lock(fanout_mutex_);
+    group_ = threads > 1 ? std::optional(group) : std::nullopt;
+  }
+  for (std::size_t i = 0; i < threads; ++i) {
+    Lane& lane = *lanes_[i];
+    adopt(lane, opened[i].handle, opened[i].link);
+    lane.ignore_before = opened[i].joined;
+    if (counted[i] != PacketTime{}) {
+      lane.ignore_before = std::max(lane.ignore_before, counted[i] + std::chrono::microseconds(1));
+    }
+    lane.last_packet = counted[i];
+    set_up(lane);
+  }
   {
     const std::lock_guard lock(published_mutex_);
     last_error_.clear();
+    warned_ = false;
   }
-  publish();
-  start_thread();
+  for (auto& lane : lanes_) publish(*lane);
+  start_threads();
   return true;
 }
 
@@ -162,15 +261,76 @@ std::string LiveCapture::last_error() const {
 }
 
 PassiveSnapshot LiveCapture::snapshot() const {
-  const std::lock_guard lock(published_mutex_);
-  return published_;
+  PassiveSnapshot total;
+  {
+    const std::lock_guard lock(published_mutex_);
+    total = retired_;
+    for (const auto& lane : lanes_) accumulate(total, lane->published);
+  }
+  total.capture_up = up();
+  total.peers = peers_->snapshot();
+  return total;
 }
 
-bool LiveCapture::open(std::string& error) {
+bool LiveCapture::open_handles(const CaptureOptions& capture, std::vector<Opened>& opened,
+                               std::uint16_t& group, std::string& error) {
+  const std::string refusal = threads_refusal(capture);
+  if (!refusal.empty()) {
+    error = refusal;
+    return false;
+  }
+  const auto threads = static_cast<std::size_t>(std::max(capture.threads, 1));
+  const auto fail = [&](std::size_t index, const std::string& why) {
+    for (const Opened& o : opened) pcap_close(o.handle);
+    opened.clear();
+    error = threads > 1 ? fmt::format("thread {} of {}: {}", index + 1, threads, why) : why;
+    return false;
+  };
+  for (std::size_t i = 0; i < threads; ++i) {
+    Opened o;
+    std::string why;
+    o.handle = open_handle(capture, o.link, why);
+    if (o.handle == nullptr) return fail(i, why);
+    opened.push_back(o);
+    if (threads == 1) break;
+    std::error_code joined;
+    if (i == 0) {
+      const std::optional<std::uint16_t> id = create_fanout_group(pcap_fileno(o.handle), joined);
+      if (id) group = *id;
+    } else {
+      joined = join_fanout_group(pcap_fileno(o.handle), group);
+    }
+    if (joined) return fail(i, fanout_error_text(joined, group));
+    // What reached this socket before it joined, the group's members had too (the first one
+    // was alone: nothing to ignore).
+    if (i > 0) opened.back().joined = wall_clock();
+  }
+  return true;
+}
+
+bool LiveCapture::open_lane(Lane& lane, std::string& error) {
+  error = threads_refusal(capture_);
+  if (!error.empty()) return false;
   LinkType link = LinkType::kLinuxSll2;
   pcap_t* handle = open_handle(capture_, link, error);
   if (handle == nullptr) return false;
-  adopt(handle, link);
+  if (lanes_.size() > 1) {
+    const std::lock_guard lock(fanout_mutex_);
+    std::error_code joined;
+    if (group_) {
+      joined = join_fanout_group(pcap_fileno(handle), *group_);
+    } else if (const auto id = create_fanout_group(pcap_fileno(handle), joined)) {
+      group_ = *id;
+    }
+    if (joined) {
+      error = fanout_error_text(joined, group_.value_or(0));
+      pcap_close(handle);
+      return false;
+    }
+  }
+  adopt(lane, handle, link);
+  // The threads still in the group counted what reached this socket before it joined.
+  if (lanes_.size() > 1) lane.ignore_before = wall_clock();
   return true;
 }
 
@@ -227,31 +387,44 @@ pcap_t* LiveCapture::open_handle(const CaptureOptions& capture, LinkType& link,
   return handle;
 }
 
-void LiveCapture::adopt(pcap_t* handle, LinkType link) {
+void LiveCapture::adopt(Lane& lane, pcap_t* handle, LinkType link) {
   {
     const std::lock_guard lock(handle_mutex_);
-    handle_ = handle;
+    lane.handle = handle;
   }
-  poll_first_ = is_nflog(capture_.interface);
-  pipeline_->set_link_type(link);
-  last_ps_drop_ = 0;
-  last_ps_ifdrop_ = 0;
-  refresh_local_addresses();
-  spdlog::info("passive capture on {} ({}, snaplen {}, buffer {} MiB)", capture_.interface,
-               to_string(link), pcap_snapshot(handle), capture_.buffer_size >> 20);
+  lane.poll_first = is_nflog(capture_.interface);
+  lane.pipeline->set_link_type(link);
+  lane.last_ps_drop = 0;
+  lane.last_ps_ifdrop = 0;
+  refresh_local_addresses(lane);
+  if (lanes_.size() == 1) {
+    spdlog::info("passive capture on {} ({}, snaplen {}, buffer {} MiB)", capture_.interface,
+                 to_string(link), pcap_snapshot(handle), capture_.buffer_size >> 20);
+  } else if (lane.index == 0) {
+    std::uint16_t group = 0;
+    {
+      const std::lock_guard lock(fanout_mutex_);
+      group = group_.value_or(0);
+    }
+    spdlog::info(
+        "passive capture on {} ({}, snaplen {}, buffer {} MiB per thread, {} threads in "
+        "PACKET_FANOUT group {})",
+        capture_.interface, to_string(link), pcap_snapshot(handle), capture_.buffer_size >> 20,
+        lanes_.size(), group);
+  }
 }
 
-void LiveCapture::close_handle() {
+void LiveCapture::close_handle(Lane& lane) {
   const std::lock_guard lock(handle_mutex_);
-  if (handle_ != nullptr) {
-    pcap_close(handle_);
-    handle_ = nullptr;
+  if (lane.handle != nullptr) {
+    pcap_close(lane.handle);
+    lane.handle = nullptr;
   }
 }
 
 // Peers are the non-local end of a connection; without pkttype (Ethernet captures) the tracker
 // needs this host's addresses to tell which end that is.
-void LiveCapture::refresh_local_addresses() {
+void LiveCapture::refresh_local_addresses(Lane& lane) {
   std::vector<IpAddress> addresses;
   ifaddrs* list = nullptr;
   if (getifaddrs(&list) == 0) {
@@ -273,113 +446,129 @@ void LiveCapture::refresh_local_addresses() {
     }
     freeifaddrs(list);
   }
-  pipeline_->tracker().set_local_addresses(std::move(addresses));
+  lane.pipeline->tracker().set_local_addresses(std::move(addresses));
 }
 
-void LiveCapture::set_down(const std::string& error) {
-  up_ = false;
-  pipeline_->set_capture_up(false);
-  {
-    const std::lock_guard lock(published_mutex_);
-    last_error_ = error;
+void LiveCapture::update_up_locked() {
+  bool all = !lanes_.empty();
+  for (const auto& lane : lanes_) all = all && lane->up;
+  up_ = all;
+  if (metrics_ != nullptr) metrics_->capture_up().Set(all ? 1 : 0);
+}
+
+void LiveCapture::set_up(Lane& lane) {
+  const std::lock_guard lock(published_mutex_);
+  lane.up = true;
+  update_up_locked();
+  if (up_) {
+    if (warned_) spdlog::info("passive capture on {} is up again", capture_.interface);
+    warned_ = false;
+    last_error_.clear();
   }
+}
+
+void LiveCapture::set_down(Lane& lane, const std::string& error) {
+  const std::lock_guard lock(published_mutex_);
+  lane.up = false;
+  update_up_locked();
+  last_error_ = error;
   if (!warned_) {
     spdlog::warn(
         "passive capture on {} unavailable: {}; connwatch_capture_up is 0, retrying every {}-{} s",
-        capture_.interface, error, capture_.retry_initial.count() / 1000.0,
+        thread_name(lane), error, capture_.retry_initial.count() / 1000.0,
         capture_.retry_max.count() / 1000.0);
     warned_ = true;
   } else {
-    spdlog::debug("passive capture on {} still unavailable: {}", capture_.interface, error);
+    spdlog::debug("passive capture on {} still unavailable: {}", thread_name(lane), error);
   }
 }
 
-void LiveCapture::publish() {
-  pipeline_->flush();
-  PassiveSnapshot snapshot = pipeline_->snapshot();
+void LiveCapture::publish(Lane& lane) {
+  lane.pipeline->flush();
+  PassiveSnapshot snapshot = lane.pipeline->snapshot();
+  snapshot.peers.clear();  // shared by the lanes: snapshot() takes them once
   const std::lock_guard lock(published_mutex_);
-  published_ = std::move(snapshot);
+  lane.published = std::move(snapshot);
 }
 
 void LiveCapture::on_packet(u_char* user, const pcap_pkthdr* header, const u_char* data) {
-  auto* self = reinterpret_cast<LiveCapture*>(user);
-  self->pipeline_->on_packet(std::span<const std::uint8_t>(data, header->caplen),
-                             packet_time(header->ts));
+  auto* lane = reinterpret_cast<Lane*>(user);
+  const PacketTime time = packet_time(header->ts);
+  if (time < lane->ignore_before) return;
+  lane->last_packet = time;
+  lane->pipeline->on_packet(std::span<const std::uint8_t>(data, header->caplen), time);
 }
 
-void LiveCapture::read_stats() {
+void LiveCapture::read_stats(Lane& lane) {
   pcap_stat stats{};
-  if (pcap_stats(handle_, &stats) != 0) return;
+  if (pcap_stats(lane.handle, &stats) != 0) return;
   // Cumulative since the handle opened; ps_ifdrop is only maintained in promiscuous mode on
   // Linux and stays 0 otherwise (pcap_stats(3PCAP)).
   const std::uint64_t drop = stats.ps_drop;
   const std::uint64_t ifdrop = stats.ps_ifdrop;
-  pipeline_->add_drops(drop >= last_ps_drop_ ? drop - last_ps_drop_ : drop,
-                       ifdrop >= last_ps_ifdrop_ ? ifdrop - last_ps_ifdrop_ : ifdrop);
-  last_ps_drop_ = drop;
-  last_ps_ifdrop_ = ifdrop;
+  lane.pipeline->add_drops(drop >= lane.last_ps_drop ? drop - lane.last_ps_drop : drop,
+                           ifdrop >= lane.last_ps_ifdrop ? ifdrop - lane.last_ps_ifdrop : ifdrop);
+  lane.last_ps_drop = drop;
+  lane.last_ps_ifdrop = ifdrop;
 }
 
-void LiveCapture::run(std::stop_token stop) {
-  const std::stop_callback on_stop(stop, [this] {
+void LiveCapture::run(Lane& lane, std::stop_token stop) {
+  const std::stop_callback on_stop(stop, [this, &lane] {
     const std::lock_guard lock(handle_mutex_);
-    if (handle_ != nullptr) pcap_breakloop(handle_);
+    if (lane.handle != nullptr) pcap_breakloop(lane.handle);
   });
   std::chrono::milliseconds backoff = capture_.retry_initial;
+  const auto pending = [this, &lane] { return lane.applied < pending_serial_.load(); };
   const auto wait = [&](std::chrono::milliseconds duration) {
     std::unique_lock lock(handle_mutex_);
-    wake_.wait_for(lock, stop, duration, [this] { return has_pending_.load(); });
+    wake_.wait_for(lock, stop, duration, pending);
   };
 
   while (!stop.stop_requested()) {
-    apply_pending();
-    if (handle_ == nullptr) {
+    apply_pending(lane);
+    if (lane.handle == nullptr) {
       std::string error;
-      if (!open(error)) {
-        set_down(error);
-        publish();
+      if (!open_lane(lane, error)) {
+        set_down(lane, error);
+        publish(lane);
         wait(backoff);
         backoff = std::min(backoff * 2, capture_.retry_max);
         continue;
       }
-      if (warned_) spdlog::info("passive capture on {} is up again", capture_.interface);
-      warned_ = false;
-      up_ = true;
-      pipeline_->set_capture_up(true);
-      {
-        const std::lock_guard lock(published_mutex_);
-        last_error_.clear();
-      }
+      set_up(lane);
       if (stop.stop_requested()) break;  // the stop callback may have missed this handle
     }
     backoff = capture_.retry_initial;
-    // A reconfigure() that came while handle_ was still null could not breakloop it.
-    if (has_pending_.load()) continue;
+    // A reconfigure() that came while the handle was still null could not breakloop it.
+    if (pending()) continue;
 
     int count = 0;
-    pollfd ready{pcap_get_selectable_fd(handle_), POLLIN, 0};
-    if (!poll_first_ || ::poll(&ready, 1, static_cast<int>(capture_.timeout.count())) > 0) {
-      count = pcap_dispatch(handle_, -1, &LiveCapture::on_packet, reinterpret_cast<u_char*>(this));
+    pollfd ready{pcap_get_selectable_fd(lane.handle), POLLIN, 0};
+    if (!lane.poll_first || ::poll(&ready, 1, static_cast<int>(capture_.timeout.count())) > 0) {
+      count =
+          pcap_dispatch(lane.handle, -1, &LiveCapture::on_packet, reinterpret_cast<u_char*>(&lane));
     }
     if (count == PCAP_ERROR_BREAK) continue;  // stop() or reconfigure() woke the loop
     if (count < 0) {
       // The interface went down or was deleted (pcap-linux.c reports ENETDOWN/ENODEV here).
-      const std::string error = pcap_geterr(handle_);
-      close_handle();
-      set_down(error);
-      publish();
+      const std::string error = pcap_geterr(lane.handle);
+      close_handle(lane);
+      set_down(lane, error);
+      publish(lane);
       wait(backoff);
       backoff = std::min(backoff * 2, capture_.retry_max);
       continue;
     }
-    read_stats();
-    pipeline_->expire(wall_clock());
-    publish();
+    read_stats(lane);
+    lane.pipeline->expire(wall_clock());
+    publish(lane);
   }
-  close_handle();
-  {
-    const std::lock_guard lock(reconfigure_mutex_);
-    thread_running_ = false;
+  if (lane.handle != nullptr) read_stats(lane);
+  close_handle(lane);
+  publish(lane);
+  if (lanes_.size() > 1) {
+    spdlog::info("passive capture on {}: stopped after {} packets", thread_name(lane),
+                 lane.pipeline->snapshot().packets);
   }
   reconfigure_done_.notify_all();
 }

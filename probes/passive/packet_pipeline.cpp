@@ -5,14 +5,24 @@
 
 namespace connwatch::passive {
 
+FlowTrackerOptions shard_options(const FlowTrackerOptions& options, std::size_t shards) {
+  FlowTrackerOptions each = options;
+  if (shards > 1) each.max_flows = (options.max_flows + shards - 1) / shards;
+  return each;
+}
+
 PacketPipeline::PacketPipeline(LinkType link, const FlowTrackerOptions& options,
-                               PassiveMetrics* metrics)
+                               PassiveMetrics* metrics, std::shared_ptr<PeerResetCounts> peers)
     : link_(link),
       tracker_(options),
-      peers_(options.max_peers),
       metrics_(metrics),
-      peer_counts_(options.max_peers) {
-  peer_other_.peer = "other";
+      peers_(peers != nullptr ? std::move(peers)
+                              : std::make_shared<PeerResetCounts>(options.max_peers, metrics)) {}
+
+PacketPipeline::~PacketPipeline() {
+  if (metrics_ != nullptr && flushed_flows_ > 0) {
+    metrics_->flows().Decrement(static_cast<double>(flushed_flows_));
+  }
 }
 
 void PacketPipeline::on_packet(std::span<const std::uint8_t> bytes, PacketTime time) {
@@ -112,15 +122,7 @@ void PacketPipeline::record(const Observation& observation) {
           MiddleboxReset{reset.peer.to_string(), reset.ttl, reset.flow_ttl};
       if (series) series->resets_suspected_middlebox->Increment();
     }
-    const PeerTable::Assignment assignment = peers_.record(reset.peer);
-    if (assignment.promoted && assignment.slot) {
-      retire_peer(*assignment.slot);
-      peer_counts_[*assignment.slot] = PeerResets{reset.peer.to_string(), {}};
-      if (metrics_) metrics_->assign_peer(*assignment.slot, reset.peer);
-    }
-    PeerResets& peer = assignment.slot ? peer_counts_[*assignment.slot] : peer_other_;
-    ++peer.by_sender[sender];
-    if (metrics_) metrics_->peer_resets(assignment.slot, reset.sender).Increment();
+    peers_->record(reset.peer, reset.sender);
   }
   if (observation.injected_reset) {
     const ResetEvent& reset = *observation.injected_reset;
@@ -140,32 +142,12 @@ void PacketPipeline::record(const Observation& observation) {
   }
 }
 
-// The displaced peer's resets move to "other", so the per-peer counts keep summing to all resets
-// and sum(connwatch_tcp_peer_resets_total) never goes down.
-void PacketPipeline::retire_peer(std::size_t slot) {
-  PeerResets& displaced = peer_counts_[slot];
-  for (const ResetSender s : kResetSenders) {
-    const std::uint64_t moved = displaced.by_sender[index_of(s)];
-    peer_other_.by_sender[index_of(s)] += moved;
-    if (metrics_ && moved > 0) {
-      metrics_->peer_resets(std::nullopt, s).Increment(static_cast<double>(moved));
-    }
-  }
-  displaced = PeerResets{};
-}
-
 void PacketPipeline::reconfigure(const FlowTrackerOptions& options) {
   tracker_.reconfigure(options);
   if (metrics_ != nullptr) {
     for (const std::uint16_t listed : options.ports) metrics_->port(PortLabel::port(listed));
   }
-  if (options.max_peers == peer_counts_.size()) return;
-  for (std::size_t slot = options.max_peers; slot < peer_counts_.size(); ++slot) {
-    retire_peer(slot);
-  }
-  peers_.set_max_peers(options.max_peers);
-  peer_counts_.resize(options.max_peers);
-  if (metrics_ != nullptr) metrics_->set_max_peers(options.max_peers);
+  peers_->set_max_peers(options.max_peers);
 }
 
 void PacketPipeline::add_drops(std::uint64_t kernel, std::uint64_t interface) {
@@ -192,7 +174,14 @@ void PacketPipeline::flush() {
   push(metrics_->malformed(DissectOutcome::kTruncated), counts_.truncated, flushed_truncated_);
   push(metrics_->malformed(DissectOutcome::kMalformed), counts_.malformed, flushed_malformed_);
   push(metrics_->flows_evicted(), tracker_.evicted(), flushed_evicted_);
-  metrics_->flows().Set(static_cast<double>(tracker_.flows()));
+  // By the change, not Set(): other pipelines' flows are in the same gauge.
+  const std::uint64_t flows = tracker_.flows();
+  if (flows > flushed_flows_) {
+    metrics_->flows().Increment(static_cast<double>(flows - flushed_flows_));
+  } else if (flows < flushed_flows_) {
+    metrics_->flows().Decrement(static_cast<double>(flushed_flows_ - flows));
+  }
+  flushed_flows_ = flows;
 }
 
 PassiveSnapshot PacketPipeline::snapshot() const {
@@ -200,11 +189,7 @@ PassiveSnapshot PacketPipeline::snapshot() const {
   snapshot.flows = tracker_.flows();
   snapshot.flows_evicted = tracker_.evicted();
   snapshot.flows_expired = tracker_.expired();
-  snapshot.peers.clear();
-  for (const PeerResets& peer : peer_counts_) {
-    if (!peer.peer.empty()) snapshot.peers.push_back(peer);
-  }
-  snapshot.peers.push_back(peer_other_);
+  snapshot.peers = peers_->snapshot();
   return snapshot;
 }
 

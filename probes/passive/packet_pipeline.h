@@ -2,11 +2,15 @@
 // live or replayed. It keeps a PassiveSnapshot and, when given, updates PassiveMetrics.
 //
 // Not thread-safe: one capture thread owns it. Event counters (resets, closes, ...) go to
-// Prometheus as they happen; per-packet counts are batched and pushed by flush().
+// Prometheus as they happen; per-packet counts are batched and pushed by flush(). Several
+// pipelines may feed one PassiveMetrics (LiveCapture with capture.threads > 1): every counter is
+// incremented, never set, the flows gauge moves by each pipeline's change (so it is the sum of
+// the pipelines' flows), and the per-peer counts live in one PeerResetCounts they share.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -15,14 +19,25 @@
 #include "probes/passive/link_type.h"
 #include "probes/passive/passive_metrics.h"
 #include "probes/passive/passive_snapshot.h"
-#include "probes/passive/peer_table.h"
+#include "probes/passive/peer_reset_counts.h"
 
 namespace connwatch::passive {
 
+// The options of one of `shards` pipelines that share a capture's flows by hash (ReplayShards,
+// LiveCapture with capture.threads > 1): max_flows / shards each (rounded up), the same memory in
+// all; everything else as given.
+FlowTrackerOptions shard_options(const FlowTrackerOptions& options, std::size_t shards);
+
 class PacketPipeline {
  public:
-  // metrics may be null (replay to JSON/text, tests).
-  PacketPipeline(LinkType link, const FlowTrackerOptions& options, PassiveMetrics* metrics);
+  // metrics may be null (replay to JSON/text, tests). peers: the per-peer counts shared with
+  // other pipelines of the same capture; null = this pipeline's own (max_peers from options).
+  PacketPipeline(LinkType link, const FlowTrackerOptions& options, PassiveMetrics* metrics,
+                 std::shared_ptr<PeerResetCounts> peers = nullptr);
+  // Takes its flows out of the flows gauge (they are no longer tracked).
+  ~PacketPipeline();
+  PacketPipeline(const PacketPipeline&) = delete;
+  PacketPipeline& operator=(const PacketPipeline&) = delete;
 
   void set_link_type(LinkType link) { link_ = link; }
   LinkType link_type() const { return link_; }
@@ -48,8 +63,8 @@ class PacketPipeline {
   // replay.cpp); counted as passed and truncated, as live capture would have.
   void on_truncated_packet();
 
-  // Applies reloaded options in place (FlowTracker::reconfigure, PeerTable::set_max_peers): the
-  // flows, the peer table and every count stay, so no counter goes down across a reload. Peers
+  // Applies reloaded options in place (FlowTracker::reconfigure, PeerResetCounts::set_max_peers):
+  // the flows, the peer table and every count stay, so no counter goes down across a reload. Peers
   // whose slot goes away (a smaller max_peers) move their counts to "other", like a displaced
   // peer. The series of newly listed ports are created at once, at zero.
   void reconfigure(const FlowTrackerOptions& options);
@@ -58,7 +73,7 @@ class PacketPipeline {
   // Cumulative pcap_stats deltas.
   void add_drops(std::uint64_t kernel, std::uint64_t interface);
   void set_capture_up(bool up);
-  // Pushes batched per-packet counts and the flow gauge to the metrics.
+  // Pushes batched per-packet counts and this pipeline's change of flows to the metrics.
   void flush();
 
   PassiveSnapshot snapshot() const;
@@ -66,24 +81,20 @@ class PacketPipeline {
 
  private:
   void record(const Observation& observation);
-  // The slot's peer loses its series: its counts so far move to "other".
-  void retire_peer(std::size_t slot);
 
   LinkType link_;
   FlowTracker tracker_;
   // on_batch()'s scratch: a member, not a local, so it is not value-initialized on every batch.
   std::array<FlowTracker::Prepared, kBatch> prepared_;
-  PeerTable peers_;
   PassiveMetrics* metrics_;
+  std::shared_ptr<PeerResetCounts> peers_;
   PassiveSnapshot counts_;
-  // Per-slot peer counts since the slot's holder took it, and "other".
-  std::vector<PeerResets> peer_counts_;
-  PeerResets peer_other_;
   // What flush() already pushed.
   std::uint64_t flushed_packets_ = 0;
   std::uint64_t flushed_truncated_ = 0;
   std::uint64_t flushed_malformed_ = 0;
   std::uint64_t flushed_evicted_ = 0;
+  std::uint64_t flushed_flows_ = 0;  // this pipeline's share of the flows gauge
 };
 
 }  // namespace connwatch::passive

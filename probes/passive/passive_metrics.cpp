@@ -73,6 +73,7 @@ prometheus::Counter& PassiveMetrics::malformed(DissectOutcome reason) {
 }
 
 const PassiveMetrics::PortSeries& PassiveMetrics::port(PortLabel port_label) {
+  const std::lock_guard lock(ports_mutex_);
   const auto found = ports_.find(port_label.key());
   if (found != ports_.end()) return found->second;
   const std::string value = port_label.to_string();

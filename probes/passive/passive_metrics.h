@@ -1,9 +1,10 @@
 // PassiveMetrics: the passive-capture metric families of SPEC §4, registered at construction.
 //
 // Registration happens here, once (prometheus-cpp throws only while registering); the capture
-// thread then updates plain Counter&/Gauge& references, which are atomic. Series for a server
-// port label are created the first time the port is seen (at most 1024 + listed ports + other);
-// peer series follow the PeerTable slots.
+// threads then update plain Counter&/Gauge& references, which are atomic. Series for a server
+// port label are created the first time the port is seen (at most 1024 + listed ports + other),
+// under a mutex: several capture threads may see a new port at once. Peer series follow the
+// PeerTable slots; only PeerResetCounts (which serializes its calls) assigns them.
 #pragma once
 
 #include <prometheus/counter.h>
@@ -14,6 +15,7 @@
 #include <array>
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <unordered_map>
 #include <vector>
@@ -54,7 +56,7 @@ class PassiveMetrics {
   // reason must be kTruncated or kMalformed.
   prometheus::Counter& malformed(DissectOutcome reason);
 
-  // The series of a port label, created on first use.
+  // The series of a port label, created on first use. Thread-safe; the reference stays valid.
   const PortSeries& port(PortLabel label);
 
   // A peer takes a PeerTable slot: the slot's old series are removed, the peer's added.
@@ -90,7 +92,8 @@ class PassiveMetrics {
   prometheus::Counter& truncated_;
   prometheus::Counter& malformed_;
 
-  std::unordered_map<std::uint32_t, PortSeries> ports_;
+  std::mutex ports_mutex_;
+  std::unordered_map<std::uint32_t, PortSeries> ports_;  // node-based: references stay valid
   std::vector<std::optional<PeerSeries>> peer_slots_;
   PeerSeries peer_other_{};
 };

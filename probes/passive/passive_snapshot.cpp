@@ -25,6 +25,41 @@ std::uint64_t PassiveSnapshot::resets_by_phase(ResetPhase phase) const {
   return total;
 }
 
+void accumulate(PassiveSnapshot& total, const PassiveSnapshot& part) {
+  total.packets += part.packets;
+  total.truncated += part.truncated;
+  total.malformed += part.malformed;
+  total.not_tcp += part.not_tcp;
+  total.duplicates += part.duplicates;
+  total.dropped_kernel += part.dropped_kernel;
+  total.dropped_interface += part.dropped_interface;
+  total.connections += part.connections;
+  for (std::size_t i = 0; i < part.resets.size(); ++i) {
+    for (std::size_t j = 0; j < part.resets[i].size(); ++j) total.resets[i][j] += part.resets[i][j];
+  }
+  total.resets_suspected_middlebox += part.resets_suspected_middlebox;
+  if (part.last_middlebox_reset) total.last_middlebox_reset = part.last_middlebox_reset;
+  for (std::size_t i = 0; i < part.time_wait_entries.size(); ++i) {
+    total.time_wait_entries[i] += part.time_wait_entries[i];
+  }
+  for (std::size_t i = 0; i < part.closes.size(); ++i) total.closes[i] += part.closes[i];
+  for (const PeerResets& peer : part.peers) {
+    const bool other = peer.peer == "other";
+    auto into = total.peers.begin();
+    while (into != total.peers.end() && into->peer != peer.peer) ++into;
+    if (into == total.peers.end()) {
+      // Named peers go before "other", which stays last.
+      auto at = total.peers.end();
+      if (!other && !total.peers.empty() && total.peers.back().peer == "other") --at;
+      into = total.peers.insert(at, PeerResets{peer.peer, {}});
+    }
+    for (std::size_t i = 0; i < peer.by_sender.size(); ++i) into->by_sender[i] += peer.by_sender[i];
+  }
+  total.flows += part.flows;
+  total.flows_evicted += part.flows_evicted;
+  total.flows_expired += part.flows_expired;
+}
+
 nlohmann::json to_json(const PassiveSnapshot& snapshot) {
   nlohmann::json by_sender = nlohmann::json::object();
   for (const ResetSender sender : kResetSenders) {

@@ -19,6 +19,7 @@ struct PeerResets {
   std::array<std::uint64_t, kResetSenders.size()> by_sender{};
 
   std::uint64_t total() const { return by_sender[0] + by_sender[1] + by_sender[2]; }
+  bool operator==(const PeerResets&) const = default;
 };
 
 // The latest reset whose TTL did not match its flow: the evidence diagnose quotes.
@@ -56,6 +57,12 @@ struct PassiveSnapshot {
   std::uint64_t resets_by_sender(ResetSender sender) const;
   std::uint64_t resets_by_phase(ResetPhase phase) const;
 };
+
+// Adds `part` to `total`, for captures and replays split over threads (ReplayShards, LiveCapture
+// with capture.threads > 1): every count and the flows summed, peers summed by address (named
+// peers in order of first appearance, then "other", kept last), last_middlebox_reset taken from
+// `part` when it has one. capture_up is left as it is: the caller decides what "up" means.
+void accumulate(PassiveSnapshot& total, const PassiveSnapshot& part);
 
 // Exactly SPEC §2's `--replay --format json` object.
 nlohmann::json to_json(const PassiveSnapshot& snapshot);

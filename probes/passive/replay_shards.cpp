@@ -7,19 +7,10 @@
 #include "probes/passive/flow_key.h"
 
 namespace connwatch::passive {
-namespace {
-
-FlowTrackerOptions worker_options(const FlowTrackerOptions& options, std::size_t workers) {
-  FlowTrackerOptions each = options;
-  each.max_flows = (options.max_flows + workers - 1) / workers;  // the same memory in all
-  return each;
-}
-
-}  // namespace
 
 ReplayShards::ReplayShards(std::size_t workers, LinkType link, const FlowTrackerOptions& options)
     : max_moved_(std::max<std::size_t>(options.max_flows, 1)) {
-  const FlowTrackerOptions each = worker_options(options, workers);
+  const FlowTrackerOptions each = shard_options(options, workers);
   for (std::size_t i = 0; i < workers; ++i) {
     workers_.push_back(std::make_unique<Worker>(link, each));
     workers_.back()->pending.reserve(kHandoff);
@@ -113,44 +104,10 @@ PassiveSnapshot ReplayShards::finish() {
   total.capture_up = true;
   total.packets = truncated_;
   total.truncated = truncated_;
-  std::vector<PeerResets> peers;  // named peers in order of first appearance
-  PeerResets other;
-  other.peer = "other";
-  const auto add_peer = [&](const PeerResets& peer) {
-    PeerResets* into = &other;
-    if (peer.peer != "other") {
-      into = nullptr;
-      for (PeerResets& known : peers) {
-        if (known.peer == peer.peer) into = &known;
-      }
-      if (into == nullptr) into = &peers.emplace_back(PeerResets{peer.peer, {}});
-    }
-    for (std::size_t i = 0; i < peer.by_sender.size(); ++i) into->by_sender[i] += peer.by_sender[i];
-  };
-  for (auto& worker : workers_) {
-    const PassiveSnapshot s = worker->pipeline.snapshot();
-    total.packets += s.packets;
-    total.truncated += s.truncated;
-    total.malformed += s.malformed;
-    total.not_tcp += s.not_tcp;
-    total.duplicates += s.duplicates;
-    total.connections += s.connections;
-    for (std::size_t i = 0; i < s.resets.size(); ++i) {
-      for (std::size_t j = 0; j < s.resets[i].size(); ++j) total.resets[i][j] += s.resets[i][j];
-    }
-    total.resets_suspected_middlebox += s.resets_suspected_middlebox;
-    if (s.last_middlebox_reset) total.last_middlebox_reset = s.last_middlebox_reset;
-    for (std::size_t i = 0; i < s.time_wait_entries.size(); ++i) {
-      total.time_wait_entries[i] += s.time_wait_entries[i];
-    }
-    for (std::size_t i = 0; i < s.closes.size(); ++i) total.closes[i] += s.closes[i];
-    for (const PeerResets& peer : s.peers) add_peer(peer);
-    total.flows += s.flows;
-    total.flows_evicted += s.flows_evicted;
-    total.flows_expired += s.flows_expired;
+  for (auto& worker : workers_) accumulate(total, worker->pipeline.snapshot());
+  if (total.peers.empty() || total.peers.back().peer != "other") {
+    total.peers.push_back(PeerResets{"other", {}});
   }
-  total.peers = std::move(peers);
-  total.peers.push_back(other);
   return total;
 }
 

@@ -88,6 +88,17 @@ class LeastPrivilege(unittest.TestCase):
             with AgentProcess(CONFIG, netns=L.client_ns) as agent:
                 self.check_running_agent(L, agent, identity_changed=True)
 
+    def test_two_capture_threads_drop_their_capabilities_too(self):
+        # capture.threads = 2: both capture threads are created before the drop, by the thread
+        # that drops, and end with no capability like the others.
+        with lab.Lab() as L:
+            L.start_server("rst-after-accept", ABORT)
+            config = CONFIG.replace('interface = "any"',
+                                    f'interface = "{L.client_if}"\nthreads = 2')
+            with AgentProcess(config, netns=L.client_ns) as agent:
+                self.check_running_agent(L, agent, identity_changed=True)
+                self.assertIn("2 threads in PACKET_FANOUT group", agent.output())
+
     def test_file_capabilities_as_the_configured_user_drop_only_capabilities(self):
         for tool, package in (("setcap", "libcap2-bin"), ("setpriv", "util-linux")):
             if shutil.which(tool) is None:

@@ -49,6 +49,15 @@ const std::vector<InvalidCase> kInvalidCases = {
     {"budget_ratio_out_of_range", {":2:16: retry.budget_ratio: must be between 0 and 1, got 1.5"}},
     {"capture_port_out_of_range",
      {":2:14: capture.ports[1]: must be between 1 and 65535, got 70000"}},
+    {"capture_threads_zero", {":3:11: capture.threads: must be between 1 and 64, got 0"}},
+    {"capture_threads_too_many", {":3:11: capture.threads: must be between 1 and 64, got 65"}},
+    {"capture_threads_on_any",
+     {":2:11: capture.threads: threads = 2 needs a named interface, not \"any\": on \"any\" the "
+      "two captures of a forwarded or NATed connection go to different threads and it would be "
+      "counted twice"}},
+    {"capture_threads_on_nflog",
+     {":3:11: capture.threads: threads = 4 needs a packet interface: \"nflog:5\" is NFLOG, which "
+      "cannot share its packets between threads (PACKET_FANOUT)"}},
     {"duplicate_target_name",
      {":6:8: target[1].name: duplicate target name \"api\" (first defined at line 1)"}},
     {"duration_not_string",

@@ -23,6 +23,7 @@ TEST(ConfigLoader, EmptyFileGivesEveryDefaultOfTheSpec) {
   EXPECT_EQ(c.capture.flow_idle_timeout, 5min);
   EXPECT_EQ(c.capture.established_timeout, 2h);
   EXPECT_EQ(c.capture.max_peers, 20);
+  EXPECT_EQ(c.capture.threads, 1);
   EXPECT_EQ(c.sockets.interval, 5s);
   EXPECT_EQ(c.sockets.max_destinations, 20);
   EXPECT_EQ(c.sockets.namespaces, SocketNamespaces::kAll);

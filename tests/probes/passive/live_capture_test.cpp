@@ -6,6 +6,8 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <prometheus/registry.h>
@@ -25,9 +27,12 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
+
+#include "probes/passive/packet_fanout.h"
 
 namespace connwatch::passive {
 namespace {
@@ -185,14 +190,17 @@ CaptureOptions fast_retry(const std::string& interface) {
   return options;
 }
 
-void counts_connections_on(const std::string& interface) {
+void counts_connections_on(const std::string& interface, int threads = 1) {
   constexpr int kRefused = 5;
   constexpr int kAborted = 4;
   constexpr int kClosed = 3;
   prometheus::Registry registry;
   PassiveMetrics metrics(registry, {});
-  LiveCapture live(fast_retry(interface), {}, &metrics);
+  CaptureOptions options = fast_retry(interface);
+  options.threads = threads;
+  LiveCapture live(options, {}, &metrics);
   ASSERT_TRUE(live.start()) << live.last_error();
+  ASSERT_EQ(live.threads(), static_cast<std::size_t>(threads));
   const std::uint64_t rsts_before = out_rsts();
 
   for (int i = 0; i < kRefused; ++i) {
@@ -250,8 +258,77 @@ void counts_connections_on(const std::string& interface) {
   // The same numbers reached Prometheus.
   EXPECT_EQ(metrics.capture_up().Value(), 1);
   EXPECT_EQ(metrics.packets().Value(), static_cast<double>(s.packets));
+  EXPECT_EQ(metrics.flows().Value(), static_cast<double>(s.flows));  // all threads' flows
   live.stop();
   EXPECT_EQ(metrics.capture_up().Value(), 0);
+}
+
+// Two handles in one PACKET_FANOUT group: the same counts as one thread (and on lo, where libpcap
+// sees each packet once, nothing counted twice).
+TEST(LiveCapture, CountsTheSameOnTwoThreads) {
+  REQUIRE_PRIVATE_NETWORK(net);
+  counts_connections_on("lo", 2);
+}
+
+TEST(LiveCapture, RefusesSeveralThreadsOnAnyWithTheReason) {
+  prometheus::Registry registry;
+  PassiveMetrics metrics(registry, {});
+  CaptureOptions options = fast_retry("any");
+  options.threads = 2;
+  LiveCapture live(options, {}, &metrics);
+  EXPECT_FALSE(live.start());
+  EXPECT_NE(live.last_error().find("needs a named interface"), std::string::npos)
+      << live.last_error();
+  // Nor do the threads' retries open it.
+  std::this_thread::sleep_for(300ms);
+  EXPECT_FALSE(live.up());
+  EXPECT_EQ(metrics.capture_up().Value(), 0);
+}
+
+// A bound AF_PACKET socket on lo, as pcap_activate leaves one.
+int packet_socket_on_lo() {
+  const int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+  sockaddr_ll address{};
+  address.sll_family = AF_PACKET;
+  address.sll_protocol = htons(ETH_P_ALL);
+  address.sll_ifindex = static_cast<int>(if_nametoindex("lo"));
+  if (fd >= 0 && bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+TEST(PacketFanout, MembersJoinTheNewGroupAndAnotherModesGroupIsRefusedWithTheReason) {
+  REQUIRE_PRIVATE_NETWORK(net);
+  const int first = packet_socket_on_lo();
+  const int second = packet_socket_on_lo();
+  const int other = packet_socket_on_lo();
+  ASSERT_GE(first, 0);
+  ASSERT_GE(second, 0);
+  ASSERT_GE(other, 0);
+  // Someone else's group on lo, load-balancing (another mode), made first.
+  const int lb = (PACKET_FANOUT_LB << 16) | 4242;
+  ASSERT_EQ(setsockopt(other, SOL_PACKET, PACKET_FANOUT, &lb, sizeof(lb)), 0);
+
+  std::error_code error;
+  const std::optional<std::uint16_t> id = create_fanout_group(first, error);
+  ASSERT_TRUE(id) << error.message();
+  EXPECT_NE(*id, 4242);  // a free id, not the other group's
+  EXPECT_FALSE(join_fanout_group(second, *id));
+  int joined = 0;
+  socklen_t size = sizeof(joined);
+  ASSERT_EQ(getsockopt(second, SOL_PACKET, PACKET_FANOUT, &joined, &size), 0);
+  EXPECT_EQ(joined & 0xffff, *id);
+  EXPECT_EQ((joined >> 16) & 0xff, PACKET_FANOUT_HASH);
+
+  const int late = packet_socket_on_lo();
+  const std::error_code refused = join_fanout_group(late, 4242);
+  EXPECT_EQ(refused.value(), EINVAL);
+  EXPECT_NE(fanout_error_text(refused, 4242).find("PACKET_FANOUT group 4242: Invalid argument"),
+            std::string::npos)
+      << fanout_error_text(refused, 4242);
+  for (const int fd : {first, second, other, late}) close(fd);
 }
 
 TEST(LiveCapture, CountsRefusedResetAndClosedConnectionsOnAny) {

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <string>
@@ -233,6 +234,67 @@ TEST(PassiveMetrics, PassesPromtoolCheckMetrics) {
   const std::string lint((std::istreambuf_iterator<char>(report)),
                          std::istreambuf_iterator<char>());
   EXPECT_EQ(status, 0) << lint << "\n" << text.str();
+}
+
+}  // namespace
+}  // namespace connwatch::passive
+
+namespace connwatch::passive {
+namespace {
+
+// Two pipelines feeding one PassiveMetrics, as LiveCapture's threads do (capture.threads = 2).
+TEST(PassiveMetrics, PipelinesSharingMetricsSumTheirFlowsAndKeepOnePeerTopK) {
+  prometheus::Registry registry;
+  FlowTrackerOptions options;
+  options.max_peers = 1;
+  PassiveMetrics metrics(registry, options);
+  auto peers = std::make_shared<PeerResetCounts>(options.max_peers, &metrics);
+  auto first = std::make_unique<PacketPipeline>(LinkType::kLinuxSll2, options, &metrics, peers);
+  PacketPipeline second(LinkType::kLinuxSll2, options, &metrics, peers);
+  // Refused connections: 2 from the server 10.0.0.2 to client A on the first pipeline, 3 to
+  // client B on the second; half-open SYNs leave flows in both tables.
+  std::vector<PacketSpec> on_first;
+  std::vector<PacketSpec> on_second;
+  for (std::uint16_t i = 0; i < 5; ++i) {
+    auto& specs = i < 2 ? on_first : on_second;
+    const std::string client = i < 2 ? "10.0.0.10" : "10.0.0.11";
+    const auto port = static_cast<std::uint16_t>(40000 + i);
+    const std::uint32_t isn = 1000u * i + 1;  // distinct numbers: no duplicate of another
+    specs.push_back(packet(port, 443, tcp_flags::kSyn, true, isn, 0, client));
+    specs.push_back(
+        packet(port, 443, tcp_flags::kRst | tcp_flags::kAck, false, 0, isn + 1, client));
+  }
+  on_first.push_back(packet(41000, 443, tcp_flags::kSyn, true, 70001));
+  on_second.push_back(packet(41001, 443, tcp_flags::kSyn, true, 70002));
+  on_second.push_back(packet(41002, 443, tcp_flags::kSyn, true, 70003));
+  feed(*first, on_first);
+  feed(second, on_second);
+
+  const double flows = static_cast<double>(first->snapshot().flows + second.snapshot().flows);
+  EXPECT_GE(flows, 3);
+  EXPECT_EQ(value(registry, "connwatch_capture_flows", {}), flows);
+  EXPECT_EQ(value(registry, "connwatch_capture_packets_total", {}), 13);
+  EXPECT_EQ(value(registry, "connwatch_tcp_resets_total",
+                  {{"sender", "server"}, {"phase", "handshake"}, {"port", "443"}}),
+            5);
+  // One slot for the whole capture: both pipelines see the same peer series and counts.
+  EXPECT_EQ(label_values(registry, "connwatch_tcp_peer_resets_total", "peer").size(), 2u);
+  EXPECT_EQ(first->snapshot().peers, second.snapshot().peers);
+  double peer_sum = 0;
+  for (const auto& peer : second.snapshot().peers) peer_sum += static_cast<double>(peer.total());
+  EXPECT_EQ(peer_sum, 5);
+
+  PassiveSnapshot total;
+  accumulate(total, first->snapshot());
+  accumulate(total, second.snapshot());
+  EXPECT_EQ(total.packets, 13u);
+  EXPECT_EQ(total.resets_total(), 5u);
+  EXPECT_EQ(static_cast<double>(total.flows), flows);
+
+  // A pipeline that goes (a reopen with another thread count) takes its flows out of the gauge.
+  const auto second_flows = static_cast<double>(second.snapshot().flows);
+  first.reset();
+  EXPECT_EQ(value(registry, "connwatch_capture_flows", {}), second_flows);
 }
 
 }  // namespace
