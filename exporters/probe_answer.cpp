@@ -4,6 +4,8 @@
 #include <prometheus/text_serializer.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <span>
 #include <vector>
 
 namespace connwatch::exporters {
@@ -27,6 +29,22 @@ MetricFamily family(std::string name, std::string help, std::vector<ClientMetric
   f.type = prometheus::MetricType::Gauge;
   f.metric = std::move(metrics);
   return f;
+}
+
+// blackbox_exporter's probe_ip_addr_hash (prober/utils.go ipHash): FNV-1a 32 (Go's hash/fnv
+// New32a) over the address's bytes, 4 for IPv4 (an IPv4-mapped IPv6 address too, as Go's To4()
+// gives), else 16.
+std::uint32_t ip_addr_hash(const net::IpAddress& address) {
+  const net::IpAddress plain =
+      address.is_v6()
+          ? net::IpAddress::v6_unmapped(std::span<const std::uint8_t, 16>(address.bytes()))
+          : address;
+  std::uint32_t hash = 2166136261u;
+  for (std::size_t i = 0; i < plain.size(); ++i) {
+    hash ^= plain.data()[i];
+    hash *= 16777619u;
+  }
+  return hash;
 }
 
 double phase(const active::ProbeReport& report, active::Phase p) {
@@ -69,6 +87,35 @@ std::string render_probe_answer(config::ProberKind prober, const active::ProbeRe
                               {gauge(report.http_version / 10.0)}));
     families.push_back(
         family("probe_http_ssl", "Whether the request went over TLS", {gauge(report.tls ? 1 : 0)}));
+    // blackbox's values: Go's resp.ContentLength (-1 when a response did not say; 0 without a
+    // response), the body bytes read (nothing asks for compression, so never decompressed), and
+    // redirects followed.
+    double content_length = 0;
+    if (report.http_status != 0) {
+      content_length =
+          report.http_content_length ? static_cast<double>(*report.http_content_length) : -1.0;
+    }
+    families.push_back(family("probe_http_content_length",
+                              "Length of the response body from its Content-Length (-1: a "
+                              "response without one; 0: no response)",
+                              {gauge(content_length)}));
+    families.push_back(family("probe_http_uncompressed_body_length",
+                              "Length of the response body read, in bytes",
+                              {gauge(static_cast<double>(report.http_body_bytes))}));
+    families.push_back(family("probe_http_redirects",
+                              "Redirects followed (0: connwatch reports a 3xx itself)",
+                              {gauge(0)}));
+    if (report.http_last_modified) {
+      families.push_back(family("probe_http_last_modified_timestamp_seconds",
+                                "The response's Last-Modified, Unix seconds",
+                                {gauge(static_cast<double>(*report.http_last_modified))}));
+    }
+  }
+  if (report.ip_address) {
+    families.push_back(family("probe_ip_addr_hash",
+                              "Hash of the address probed (blackbox_exporter's): a change means "
+                              "the name resolved elsewhere",
+                              {gauge(static_cast<double>(ip_addr_hash(*report.ip_address)))}));
   }
   if (report.tls && report.tls_earliest_cert_expiry) {
     families.push_back(family("probe_ssl_earliest_cert_expiry",

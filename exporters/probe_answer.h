@@ -7,8 +7,13 @@
 //   and for http modules probe_http_status_code (0 without a status line),
 //   probe_http_duration_seconds{phase=resolve|connect|tls|processing|transfer} (seconds, 0 for a
 //   phase that did not run: connect and tls only on a new connection), probe_http_version
-//   (1.1, 1.0; 0 without a response), probe_http_ssl (0/1), and over TLS
-//   probe_ssl_earliest_cert_expiry (Unix seconds) and probe_tls_version_info{version}.
+//   (1.1, 1.0; 0 without a response), probe_http_ssl (0/1), probe_http_content_length (bytes,
+//   -1 without a Content-Length), probe_http_uncompressed_body_length (bytes read),
+//   probe_http_redirects (always 0: a 3xx is reported, not followed),
+//   probe_http_last_modified_timestamp_seconds (Unix seconds, only with a Last-Modified), and over
+//   TLS probe_ssl_earliest_cert_expiry (Unix seconds) and probe_tls_version_info{version}.
+//   probe_ip_addr_hash: FNV-1a 32 of the probed address's bytes (ipHash in blackbox_exporter's
+//   prober/utils.go), present once an address was dialled.
 //   probe_failure_info{outcome} is 1 for the outcome (SPEC §4's closed set) that failed the probe,
 //   absent on success; connwatch_probe_connection{connection="new"|"reused"} is 1 for the kind of
 //   connection the probe ran on, 0 for the other.

@@ -98,6 +98,13 @@ asio::awaitable<Exchange> exchange_on(Stream& stream, PooledConnection& connecti
   if (const auto it = head.find(http::field::retry_after); it != head.end()) {
     exchange.retry_after = parse_retry_after(it->value(), std::chrono::system_clock::now());
   }
+  if (const auto length = parser.content_length()) exchange.content_length = *length;
+  if (const auto it = head.find(http::field::last_modified); it != head.end()) {
+    if (const auto when = parse_http_date(it->value())) {
+      exchange.last_modified =
+          std::chrono::duration_cast<std::chrono::seconds>(when->time_since_epoch()).count();
+    }
+  }
 
   char scratch[8192];
   std::string body;
@@ -107,8 +114,9 @@ asio::awaitable<Exchange> exchange_on(Stream& stream, PooledConnection& connecti
     co_await http::async_read(stream, buffer, parser,
                               asio::redirect_error(asio::use_awaitable, ec));
     if (ec == http::error::need_buffer) ec = {};
+    const std::size_t got = sizeof scratch - parser.get().body().size;
+    exchange.body_bytes += got;
     if (!r.body_regexes.empty() && body.size() < kMaxMatchedBody) {
-      const std::size_t got = sizeof scratch - parser.get().body().size;
       body.append(scratch, std::min(got, kMaxMatchedBody - body.size()));
     }
     if (ec) break;

@@ -205,7 +205,10 @@ asio::awaitable<ProbeHarness::Attempt> ProbeHarness::attempt(
       result.error = lease.error.message();
       // The family the failed connect went to (blackbox's probe_ip_protocol), not the first
       // address the resolver holds: 0 when nothing was dialled.
-      if (lease.dialled) result.ip_family = lease.dialled->address().is_v6() ? 6 : 4;
+      if (lease.dialled) {
+        result.ip_family = lease.dialled->address().is_v6() ? 6 : 4;
+        result.address = to_net_endpoint(*lease.dialled).address;
+      }
       result.timings = timings;
       observe(timings);
       co_return result;
@@ -213,6 +216,7 @@ asio::awaitable<ProbeHarness::Attempt> ProbeHarness::attempt(
     const auto connection = lease.connection;
     result.peer = endpoint_text(connection->peer);
     result.ip_family = connection->peer.address().is_v6() ? 6 : 4;
+    result.address = to_net_endpoint(connection->peer).address;
     if (auto* tls = connection->tls()) result.tls = tls_peer_info(tls->native_handle());
     Exchange exchange;
     bool expired = false;
@@ -260,6 +264,9 @@ asio::awaitable<ProbeHarness::Attempt> ProbeHarness::attempt(
     result.status = exchange.status;
     result.http_version = exchange.version;
     result.retry_after = exchange.retry_after;
+    result.content_length = exchange.content_length;
+    result.body_bytes = exchange.body_bytes;
+    result.last_modified = exchange.last_modified;
     if (exchange.error) result.error = expired ? "request timeout" : exchange.error.message();
     if (result.outcome == Outcome::kHttpStatus) {
       result.error = fmt::format("unexpected HTTP status {}", exchange.status);
@@ -317,6 +324,10 @@ asio::awaitable<std::optional<ProbeReport>> ProbeHarness::run(
     report.phase_seconds[index_of(Phase::kTransfer)] = seconds_of(a.timings.transfer);
     report.ip_family = a.ip_family;
     report.http_version = a.http_version;
+    report.ip_address = a.address;
+    report.http_content_length = a.content_length;
+    report.http_body_bytes = a.body_bytes;
+    report.http_last_modified = a.last_modified;
     report.tls = a.tls.has_value();
     if (a.tls) {
       report.tls_earliest_cert_expiry = a.tls->earliest_cert_expiry;

@@ -81,6 +81,10 @@ class ProbeHarness : public std::enable_shared_from_this<ProbeHarness> {
     int stale_resends = 0;
     std::optional<std::chrono::milliseconds> retry_after;
     std::string peer;
+    std::optional<net::IpAddress> address;  // the IP talked to or last dialled
+    std::optional<std::uint64_t> content_length;
+    std::uint64_t body_bytes = 0;
+    std::optional<std::int64_t> last_modified;
     std::string error;
   };
   boost::asio::awaitable<Attempt> attempt(

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "net/ip_address.h"
 #include "probes/active/outcome.h"
 
 namespace connwatch::active {
@@ -35,6 +36,10 @@ struct ProbeReport {
   bool tls = false;      // it ran over TLS (the handshake completed)
   std::optional<std::int64_t> tls_earliest_cert_expiry;  // Unix seconds, tls only
   std::string tls_version;                               // "TLS 1.3"; tls only
+  std::optional<net::IpAddress> ip_address;  // the address of ip_family; none when none was dialled
+  std::optional<std::uint64_t> http_content_length;  // Content-Length; none: not sent
+  std::uint64_t http_body_bytes = 0;                 // body bytes read (after de-chunking)
+  std::optional<std::int64_t> http_last_modified;    // Last-Modified, Unix seconds
 };
 
 }  // namespace connwatch::active

@@ -6,6 +6,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/system/error_code.hpp>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,6 +45,9 @@ struct Exchange {
   std::optional<std::chrono::milliseconds> retry_after;           // Retry-After, from now
   std::optional<std::chrono::steady_clock::duration> processing;  // request sent .. first byte
   std::optional<std::chrono::steady_clock::duration> transfer;    // first byte .. complete
+  std::optional<std::uint64_t> content_length;  // the Content-Length header; none: not sent
+  std::uint64_t body_bytes = 0;                 // body bytes read (after de-chunking)
+  std::optional<std::int64_t> last_modified;    // the Last-Modified header, Unix seconds
 };
 
 // `reused`: the connection served an earlier request (a tcp probe then checks it is still open).

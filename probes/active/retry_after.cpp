@@ -124,6 +124,14 @@ std::optional<system_clock::time_point> asctime_date(std::string_view s) {
 
 }  // namespace
 
+std::optional<system_clock::time_point> parse_http_date(std::string_view value) {
+  value = trim(value);
+  std::optional<system_clock::time_point> when = imf_fixdate(value);
+  if (!when) when = rfc850_date(value);
+  if (!when) when = asctime_date(value);
+  return when;
+}
+
 std::optional<milliseconds> parse_retry_after(std::string_view value,
                                               system_clock::time_point now) {
   value = trim(value);
@@ -137,9 +145,7 @@ std::optional<milliseconds> parse_retry_after(std::string_view value,
     }
     return duration_cast<milliseconds>(seconds(secs));
   }
-  std::optional<system_clock::time_point> when = imf_fixdate(value);
-  if (!when) when = rfc850_date(value);
-  if (!when) when = asctime_date(value);
+  const std::optional<system_clock::time_point> when = parse_http_date(value);
   if (!when) return std::nullopt;
   if (*when <= now) return milliseconds(0);
   return std::min(duration_cast<milliseconds>(*when - now),

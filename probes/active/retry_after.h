@@ -1,4 +1,5 @@
-// Parses a Retry-After header value (RFC 9110 §10.2.3): delay-seconds or an HTTP-date.
+// Parses a Retry-After header value (RFC 9110 §10.2.3): delay-seconds or an HTTP-date; and an
+// HTTP-date alone (Last-Modified, RFC 9110 §8.8.2).
 // Pure and bounds-checked; fuzzed by tests/probes/active/header_parsers_fuzz.cpp.
 #pragma once
 
@@ -15,6 +16,10 @@ namespace connwatch::active {
 // kMaxRetryAfter.
 std::optional<std::chrono::milliseconds> parse_retry_after(
     std::string_view value, std::chrono::system_clock::time_point now);
+
+// An HTTP-date in any of the three formats above, surrounding whitespace allowed; nullopt when
+// malformed.
+std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view value);
 
 inline constexpr std::chrono::seconds kMaxRetryAfter{365LL * 24 * 3600};
 

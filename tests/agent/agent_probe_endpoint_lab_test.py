@@ -212,6 +212,19 @@ class ProbeEndpointBesideBlackbox(unittest.TestCase):
             self.assertEqual(codes[self.targets["refused"]], 0.0, job)
         print(f"{min(scrapes.values()):.0f}+ scrapes per target in {self.scrape_seconds:.1f} s")
 
+    def test_a2_the_other_blackbox_families_agree_on_every_target(self):
+        # Values blackbox_exporter computes from the response and the address: the same numbers
+        # from both exporters (probe_ip_addr_hash is FNV-1a over the address's bytes).
+        for name in ("probe_http_content_length", "probe_http_uncompressed_body_length",
+                     "probe_http_redirects", "probe_ip_addr_hash", "probe_ip_protocol"):
+            with self.subTest(family=name):
+                connwatch = self.series(f'{name}{{job="connwatch"}}')
+                self.assertEqual(set(connwatch), set(self.targets.values()), name)
+                self.assertEqual(connwatch, self.series(f'{name}{{job="blackbox"}}'))
+        lengths = self.series('probe_http_content_length{job="connwatch"}')
+        self.assertEqual(lengths[self.targets["up"]], 3.0)  # "ok\\n"
+        self.assertEqual(lengths[self.targets["refused"]], 0.0)
+
     def test_b_connwatch_keeps_one_connection_per_target_over_the_scrapes(self):
         by_port = connections_by_port(self.access_log, connwatch=True)
         blackbox = connections_by_port(self.access_log, connwatch=False)

@@ -82,5 +82,49 @@ TEST(ProbeAnswer, ATcpProbeHasNoHttpFamilies) {
   EXPECT_EQ(text.find("probe_http_"), std::string::npos) << text;
 }
 
+// The values blackbox_exporter 0.23 (Debian 12) printed for the same responses and addresses,
+// side by side in the lab (agent.probe_endpoint_lab compares the two exporters live).
+TEST(ProbeAnswer, ResponseLengthsLastModifiedAndTheAddressHashAsBlackboxComputesThem) {
+  active::ProbeReport r;
+  r.success = true;
+  r.outcome = Outcome::kSuccess;
+  r.http_status = 200;
+  r.http_content_length = 29797;
+  r.http_body_bytes = 29797;
+  r.http_last_modified = 1796584374;
+  r.ip_family = 4;
+  r.ip_address = net::IpAddress::parse("127.0.0.1");
+  std::string text = render_probe_answer(config::ProberKind::kHttp, r);
+  for (const char* line :
+       {"probe_http_content_length 29797", "probe_http_uncompressed_body_length 29797",
+        "probe_http_redirects 0", "probe_http_last_modified_timestamp_seconds 1796584374",
+        "probe_ip_addr_hash 3668918509"}) {
+    EXPECT_TRUE(has_line(text, line)) << line << "\n" << text;
+  }
+  // An IPv4-mapped address hashes as its IPv4 address (Go's To4()); IPv6 over its 16 bytes.
+  r.ip_address = net::IpAddress::parse("::ffff:127.0.0.1");
+  EXPECT_TRUE(
+      has_line(render_probe_answer(config::ProberKind::kHttp, r), "probe_ip_addr_hash 3668918509"));
+  r.ip_address = net::IpAddress::parse("::1");
+  text = render_probe_answer(config::ProberKind::kHttp, r);
+  EXPECT_FALSE(has_line(text, "probe_ip_addr_hash 3668918509")) << text;
+  EXPECT_NE(text.find("probe_ip_addr_hash "), std::string::npos) << text;
+}
+
+TEST(ProbeAnswer, WithoutAResponseOrItsHeadersTheLengthsSayNoneAndOptionalFamiliesAreAbsent) {
+  active::ProbeReport r;
+  r.http_status = 200;  // a chunked response: no Content-Length, no Last-Modified
+  r.http_body_bytes = 12;
+  std::string text = render_probe_answer(config::ProberKind::kHttp, r);
+  EXPECT_TRUE(has_line(text, "probe_http_content_length -1")) << text;
+  EXPECT_TRUE(has_line(text, "probe_http_uncompressed_body_length 12")) << text;
+  EXPECT_EQ(text.find("probe_http_last_modified_timestamp_seconds"), std::string::npos) << text;
+  EXPECT_EQ(text.find("probe_ip_addr_hash"), std::string::npos) << "nothing was dialled\n" << text;
+  r = active::ProbeReport{};
+  r.outcome = Outcome::kRefused;
+  text = render_probe_answer(config::ProberKind::kHttp, r);
+  EXPECT_TRUE(has_line(text, "probe_http_content_length 0")) << "no response\n" << text;
+}
+
 }  // namespace
 }  // namespace connwatch::exporters

@@ -95,6 +95,16 @@ TEST(RetryBudget, ZeroRatioAllowsOnlyTheInitialBucket) {
   EXPECT_FALSE(budget.try_acquire_retry());
 }
 
+TEST(HttpDate, ReadsTheThreeFormatsAsTheSameInstant) {
+  const auto expected = std::chrono::system_clock::from_time_t(784111777);  // 1994-11-06 08:49:37
+  EXPECT_EQ(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), expected);
+  EXPECT_EQ(parse_http_date(" Sunday, 06-Nov-94 08:49:37 GMT "), expected);
+  EXPECT_EQ(parse_http_date("Sun Nov  6 08:49:37 1994"), expected);
+  EXPECT_EQ(parse_http_date("3600"), std::nullopt) << "delay-seconds is Retry-After's, not a date";
+  EXPECT_EQ(parse_http_date("Sun, 06 Nov 1994 08:49:37 UTC"), std::nullopt);
+  EXPECT_EQ(parse_http_date(""), std::nullopt);
+}
+
 TEST(RetryAfter, ReadsSecondsAndHttpDates) {
   const auto now = std::chrono::system_clock::from_time_t(784111777);  // 06 Nov 1994 08:49:37
   EXPECT_EQ(parse_retry_after("120", now), std::chrono::milliseconds(120000));

@@ -1,5 +1,6 @@
 // Fuzz target: the response-header parsers the pool and the retry policy trust
-// (Retry-After, Keep-Alive). They must accept or reject any bytes without reading out of bounds.
+// (Retry-After, Keep-Alive, Last-Modified's HTTP-date). They must accept or reject any bytes
+// without reading out of bounds.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -13,6 +14,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto now = std::chrono::system_clock::from_time_t(784111777);
   if (const auto delay = connwatch::active::parse_retry_after(text, now)) {
     if (delay->count() < 0) __builtin_trap();
+  }
+  if (const auto date = connwatch::active::parse_http_date(text)) {
+    // Every format carries a four-digit (or 19xx/20xx) year: before year 10000.
+    if (*date > std::chrono::system_clock::from_time_t(253402300799)) __builtin_trap();
   }
   if (const auto timeout = connwatch::active::parse_keep_alive_timeout(text)) {
     if (timeout->count() < 0) __builtin_trap();
