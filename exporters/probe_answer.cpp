@@ -1,5 +1,6 @@
 #include "exporters/probe_answer.h"
 
+#include <fmt/format.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
 
@@ -141,6 +142,54 @@ std::string render_probe_answer(config::ProberKind prober, const active::ProbeRe
   std::sort(families.begin(), families.end(),
             [](const MetricFamily& a, const MetricFamily& b) { return a.name < b.name; });
   return prometheus::TextSerializer().Serialize(families);
+}
+
+std::string render_probe_debug(const config::ProbeModule& module, std::string_view target,
+                               double budget, const active::ProbeReport& report) {
+  using active::Phase;
+  std::string logs =
+      fmt::format("module \"{}\", target \"{}\", deadline {:.3f} s\n", module.name, target, budget);
+  if (report.ip_address) {
+    logs += fmt::format("address {} (IPv{}), {} connection{}\n", report.ip_address->to_string(),
+                        report.ip_family, report.connection_reused ? "reused" : "new",
+                        report.peer.empty() ? "" : " to " + report.peer);
+  } else {
+    logs += "no address was dialled\n";
+  }
+  for (const Phase p : active::kAllPhases) {
+    const auto& seconds = report.phase_seconds[active::index_of(p)];
+    logs += seconds ? fmt::format("phase {}: {:.6f} s\n", active::to_string(p), *seconds)
+                    : fmt::format("phase {}: did not run\n", active::to_string(p));
+  }
+  if (module.prober == config::ProberKind::kHttp && report.http_status != 0) {
+    logs += fmt::format("response: HTTP/{:.1f} {}, {} body bytes{}\n", report.http_version / 10.0,
+                        report.http_status, report.http_body_bytes,
+                        report.http_content_length
+                            ? fmt::format(" (Content-Length {})", *report.http_content_length)
+                            : std::string());
+  }
+  if (report.tls) logs += fmt::format("TLS: {}\n", report.tls_version);
+  logs += fmt::format("outcome: {} after {:.6f} s{}{}\n", active::to_string(report.outcome),
+                      report.duration_seconds, report.error.empty() ? "" : ": ", report.error);
+  logs += report.success ? "Probe succeeded\n" : "Probe failed\n";
+
+  std::string config =
+      fmt::format("prober: {}\n", module.prober == config::ProberKind::kHttp ? "http" : "tcp");
+  config += module.timeout.count() > 0
+                ? fmt::format("timeout: {} ms\n", module.timeout.count())
+                : std::string("timeout: not set (the scrape's timeout minus 0.5 s)\n");
+  if (module.prober == config::ProberKind::kHttp) {
+    config += fmt::format("method: {}\n", module.method);
+    config += "valid_status_codes:";
+    if (module.valid_status_codes.empty()) config += " 2xx";
+    for (const int code : module.valid_status_codes) config += fmt::format(" {}", code);
+    config += "\n";
+    for (const auto& regex : module.fail_if_body_not_matches) {
+      config += fmt::format("fail_if_body_not_matches_regexp: {}\n", regex);
+    }
+  }
+  return "Logs for the probe:\n" + logs + "\n\n\nMetrics that would have been returned:\n" +
+         render_probe_answer(module.prober, report) + "\n\n\nModule configuration:\n" + config;
 }
 
 }  // namespace connwatch::exporters

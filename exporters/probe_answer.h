@@ -20,6 +20,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "config/probe_modules.h"
 #include "probes/active/probe_report.h"
@@ -28,5 +29,12 @@ namespace connwatch::exporters {
 
 // The Prometheus text exposition format (version 0.0.4), families in name order.
 std::string render_probe_answer(config::ProberKind prober, const active::ProbeReport& report);
+
+// The answer to `/probe?...&debug=true` (blackbox_exporter's debug page, text/plain): what the
+// probe did, step by step ("Logs for the probe:"), the answer above ("Metrics that would have been
+// returned:"), and the module as connwatch read it ("Module configuration:"). `budget`: the
+// probe's deadline in seconds (the module's timeout or the scrape's).
+std::string render_probe_debug(const config::ProbeModule& module, std::string_view target,
+                               double budget, const active::ProbeReport& report);
 
 }  // namespace connwatch::exporters

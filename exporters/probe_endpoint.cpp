@@ -102,6 +102,7 @@ asio::awaitable<Response> ProbeEndpoint::handle(const Request& request) {
 
   // Kept for the answer: a reload may replace the module while the probe runs.
   const config::ProberKind prober = module->second.prober;
+  const config::ProbeModule module_copy = query->debug ? module->second : config::ProbeModule{};
   const auto budget = std::chrono::duration_cast<std::chrono::steady_clock::duration>(*timeout);
   const auto started = std::chrono::steady_clock::now();
   std::optional<active::ProbeReport> report =
@@ -121,8 +122,14 @@ asio::awaitable<Response> ProbeEndpoint::handle(const Request& request) {
                 query->target, active::to_string(report->outcome), report->duration_seconds,
                 report->connection_reused ? "reused" : "new", report->error.empty() ? "" : ": ",
                 report->error);
-  auto response = text_response(request, http::status::ok, render_probe_answer(prober, *report),
-                                "text/plain; version=0.0.4; charset=utf-8");
+  auto response =
+      query->debug ? text_response(
+                         request, http::status::ok,
+                         render_probe_debug(module_copy, query->target,
+                                            std::chrono::duration<double>(budget).count(), *report),
+                         "text/plain; charset=utf-8")
+                   : text_response(request, http::status::ok, render_probe_answer(prober, *report),
+                                   "text/plain; version=0.0.4; charset=utf-8");
   if (request.method() == http::verb::head) {
     const auto length = response.body().size();
     response.body().clear();

@@ -47,7 +47,7 @@ std::optional<ProbeQuery> parse_probe_query(std::string_view request_target, std
   if (const auto hash = query.find('#'); hash != std::string_view::npos)
     query = query.substr(0, hash);
   ProbeQuery result;
-  bool have_target = false, have_module = false;
+  bool have_target = false, have_module = false, have_debug = false;
   while (!query.empty()) {
     const auto amp = query.find('&');
     const std::string_view pair = query.substr(0, amp);
@@ -70,6 +70,10 @@ std::optional<ProbeQuery> parse_probe_query(std::string_view request_target, std
     } else if (*key == "module" && !have_module) {
       if (!value->empty()) result.module = *value;
       have_module = true;
+    }
+    if (*key == "debug" && !have_debug) {
+      result.debug = *value == "true";  // blackbox: r.URL.Query().Get("debug") == "true"
+      have_debug = true;
     }
   }
   if (result.target.empty()) {

@@ -17,6 +17,7 @@ inline constexpr std::size_t kMaxProbeTarget = 2048;
 struct ProbeQuery {
   std::string target;               // as Prometheus sent it, percent-decoded
   std::string module = "http_2xx";  // blackbox's default module name
+  bool debug = false;               // debug=true: the probe's account in text (blackbox's ?debug)
 };
 
 // Parses the query part of a request target ("/probe?target=...&module=..."): `+` is a space and

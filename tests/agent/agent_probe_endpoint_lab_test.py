@@ -274,6 +274,18 @@ class ProbeEndpointBesideBlackbox(unittest.TestCase):
                                   f"http://127.0.0.1:{BLACKBOX_PORT}/probe?module=nope&target=x")
         self.assertEqual(status, 400)
 
+    def test_d2_debug_true_tells_what_the_probe_did(self):
+        # blackbox_exporter's ?debug=true: logs, the answer, the module, as text.
+        target = urllib.parse.quote(self.targets["refused"], safe="")
+        status, body, _ = self.get(f"module=http_2xx&target={target}&debug=true")
+        self.assertEqual(status, 200, body)
+        self.assertTrue(body.startswith("Logs for the probe:\n"), body)
+        self.assertIn("outcome: refused after ", body)
+        self.assertIn("Probe failed", body)
+        self.assertIn("\n\n\nMetrics that would have been returned:\n", body)
+        self.assertIn("probe_failure_info{outcome=\"refused\"} 1", body)
+        self.assertIn("\n\n\nModule configuration:\nprober: http\n", body)
+
     def test_e_a_broken_module_file_fails_the_reload_and_the_old_modules_keep_answering(self):
         self.modules.write_text(BROKEN_MODULES)
         try:

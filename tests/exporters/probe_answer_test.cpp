@@ -126,5 +126,41 @@ TEST(ProbeAnswer, WithoutAResponseOrItsHeadersTheLengthsSayNoneAndOptionalFamili
   EXPECT_TRUE(has_line(text, "probe_http_content_length 0")) << "no response\n" << text;
 }
 
+TEST(ProbeAnswer, TheDebugPageTellsWhatTheProbeDidThenTheAnswerThenTheModule) {
+  config::ProbeModule module;
+  module.name = "http_2xx";
+  module.valid_status_codes = {200, 204};
+  active::ProbeReport r;
+  r.outcome = Outcome::kHttpStatus;
+  r.http_status = 503;
+  r.http_version = 11;
+  r.http_body_bytes = 5;
+  r.http_content_length = 5;
+  r.ip_family = 4;
+  r.ip_address = net::IpAddress::parse("192.0.2.7");
+  r.peer = "192.0.2.7:8080";
+  r.error = "unexpected HTTP status 503";
+  r.phase_seconds[active::index_of(Phase::kConnect)] = 0.001;
+  const std::string text = render_probe_debug(module, "http://192.0.2.7:8080/", 4.5, r);
+  const auto logs = text.find("Logs for the probe:\n");
+  const auto metrics = text.find("\n\n\nMetrics that would have been returned:\n");
+  const auto config = text.find("\n\n\nModule configuration:\n");
+  ASSERT_EQ(logs, 0u) << text;
+  ASSERT_NE(metrics, std::string::npos) << text;
+  ASSERT_LT(metrics, config) << text;
+  for (const char* line :
+       {"module \"http_2xx\", target \"http://192.0.2.7:8080/\", deadline 4.500 s",
+        "address 192.0.2.7 (IPv4), new connection to 192.0.2.7:8080", "phase connect: 0.001000 s",
+        "phase resolve: did not run", "response: HTTP/1.1 503, 5 body bytes (Content-Length 5)",
+        "Probe failed", "prober: http", "valid_status_codes: 200 204",
+        "timeout: not set (the scrape's timeout minus 0.5 s)", "probe_success 0",
+        "probe_failure_info{outcome=\"http_status\"} 1"}) {
+    EXPECT_TRUE(has_line(text, line)) << line << "\n" << text;
+  }
+  EXPECT_NE(text.find("outcome: http_status after 0.000000 s: unexpected HTTP status 503\n"),
+            std::string::npos)
+      << text;
+}
+
 }  // namespace
 }  // namespace connwatch::exporters

@@ -25,6 +25,15 @@ TEST(ProbeQuery, ModuleDefaultsToHttp2xxAsInBlackbox) {
   EXPECT_EQ(parse_probe_query("/probe?target=a.test&module=", error)->module, "http_2xx");
 }
 
+TEST(ProbeQuery, DebugIsOnOnlyForTrueAsInBlackbox) {
+  std::string error;
+  EXPECT_FALSE(parse_probe_query("/probe?target=a.test", error)->debug);
+  EXPECT_TRUE(parse_probe_query("/probe?target=a.test&debug=true", error)->debug);
+  EXPECT_FALSE(parse_probe_query("/probe?target=a.test&debug=1", error)->debug);
+  EXPECT_FALSE(parse_probe_query("/probe?debug=false&target=a.test&debug=true", error)->debug)
+      << "the first of repeated keys wins";
+}
+
 TEST(ProbeQuery, PlusIsASpaceAndTheFirstOfRepeatedKeysWins) {
   std::string error;
   const auto q = parse_probe_query("/probe?target=a+b&target=c&module=m1&module=m2&x=y", error);
