@@ -104,7 +104,8 @@ class Reader {
   void http(const YAML::Node& node, const std::string& path, ProbeModule& m) {
     each(node, path,
          {"valid_status_codes", "method", "headers", "body", "fail_if_body_not_matches_regexp",
-          "preferred_ip_protocol", "ip_protocol_fallback", "tls_config"},
+          "preferred_ip_protocol", "ip_protocol_fallback", "tls_config", "follow_redirects",
+          "no_follow_redirects"},
          [&](const std::string& key, const YAML::Node& value) {
            const std::string dotted = path + "." + key;
            if (key == "valid_status_codes") status_codes(value, dotted, m.valid_status_codes);
@@ -120,6 +121,12 @@ class Reader {
            if (key == "preferred_ip_protocol") ip_protocol(value, dotted, m.preferred_ip_protocol);
            if (key == "ip_protocol_fallback") boolean(value, dotted, m.ip_protocol_fallback);
            if (key == "tls_config") tls(value, dotted, m.tls);
+           if (key == "follow_redirects") boolean(value, dotted, m.follow_redirects);
+           if (key == "no_follow_redirects") {  // blackbox's older spelling, inverted
+             bool no_follow = !m.follow_redirects;
+             boolean(value, dotted, no_follow);
+             m.follow_redirects = !no_follow;
+           }
          });
   }
 

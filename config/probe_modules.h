@@ -40,6 +40,9 @@ struct ProbeModule {
   IpProtocol preferred_ip_protocol = IpProtocol::kIp6;
   bool ip_protocol_fallback = true;
   TlsSettings tls;
+  // Follow 301, 302, 303, 307 and 308 to their Location, at most kMaxRedirects, as blackbox's
+  // Go client does (http.follow_redirects, default true; no_follow_redirects: true turns it off).
+  bool follow_redirects = true;
 
   // The ip_protocol a target probed with this module uses: with the fallback the preferred family
   // first, then the other (auto for ip6, ip4_first for ip4), else only the preferred family.

@@ -90,7 +90,7 @@ std::string render_probe_answer(config::ProberKind prober, const active::ProbeRe
         family("probe_http_ssl", "Whether the request went over TLS", {gauge(report.tls ? 1 : 0)}));
     // blackbox's values: Go's resp.ContentLength (-1 when a response did not say; 0 without a
     // response), the body bytes read (nothing asks for compression, so never decompressed), and
-    // redirects followed.
+    // redirects followed (the rest describes the last response).
     double content_length = 0;
     if (report.http_status != 0) {
       content_length =
@@ -103,9 +103,11 @@ std::string render_probe_answer(config::ProberKind prober, const active::ProbeRe
     families.push_back(family("probe_http_uncompressed_body_length",
                               "Length of the response body read, in bytes",
                               {gauge(static_cast<double>(report.http_body_bytes))}));
-    families.push_back(family("probe_http_redirects",
-                              "Redirects followed (0: connwatch reports a 3xx itself)",
-                              {gauge(0)}));
+    families.push_back(
+        family("probe_http_redirects",
+               "Redirects the probe met: followed, or refused (follow_redirects false, the 11th, "
+               "a scheme other than http/https), as blackbox counts them",
+               {gauge(report.http_redirects)}));
     if (report.http_last_modified) {
       families.push_back(family("probe_http_last_modified_timestamp_seconds",
                                 "The response's Last-Modified, Unix seconds",
@@ -167,6 +169,12 @@ std::string render_probe_debug(const config::ProbeModule& module, std::string_vi
                         report.http_content_length
                             ? fmt::format(" (Content-Length {})", *report.http_content_length)
                             : std::string());
+  }
+  if (report.http_redirects > 0) {
+    logs += fmt::format(
+        "followed {} redirect(s); the response and the connection above are the "
+        "last hop's, the phase times the sum of every hop's\n",
+        report.http_redirects);
   }
   if (report.tls) logs += fmt::format("TLS: {}\n", report.tls_version);
   logs += fmt::format("outcome: {} after {:.6f} s{}{}\n", active::to_string(report.outcome),

@@ -9,7 +9,8 @@
 //   phase that did not run: connect and tls only on a new connection), probe_http_version
 //   (1.1, 1.0; 0 without a response), probe_http_ssl (0/1), probe_http_content_length (bytes,
 //   -1 without a Content-Length), probe_http_uncompressed_body_length (bytes read),
-//   probe_http_redirects (always 0: a 3xx is reported, not followed),
+//   probe_http_redirects (redirects met, followed or refused, counted as blackbox's Go client does;
+//   the other http families describe the last response),
 //   probe_http_last_modified_timestamp_seconds (Unix seconds, only with a Last-Modified), and over
 //   TLS probe_ssl_earliest_cert_expiry (Unix seconds) and probe_tls_version_info{version}.
 //   probe_ip_addr_hash: FNV-1a 32 of the probed address's bytes (ipHash in blackbox_exporter's

@@ -23,6 +23,40 @@ config::PoolSettings probe_pool_settings(const config::ProbeSettings& settings,
   return pool;
 }
 
+// The statuses Go's http.Client follows (client.go redirectBehavior).
+bool is_followed_redirect(int status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+std::string origin_of(const config::TargetUrl& url) {
+  return std::string(config::to_string(url.scheme)) + "://" + url.authority();
+}
+
+void fail(active::ProbeReport& report, active::Outcome outcome, std::string error) {
+  report.success = false;
+  report.outcome = outcome;
+  report.error = std::move(error);
+}
+
+// One more hop of a followed redirect: the answer describes the last response, as blackbox's
+// does, with the connect, tls, processing and transfer times of every hop added up; the address
+// and the resolve time stay the first target's (blackbox resolves the target once).
+void add_hop(active::ProbeReport& into, const active::ProbeReport& hop) {
+  auto phases = into.phase_seconds;
+  for (std::size_t i = 0; i < phases.size(); ++i) {
+    if (i == active::index_of(active::Phase::kResolve)) continue;  // the first target's
+    if (hop.phase_seconds[i]) phases[i] = phases[i].value_or(0.0) + *hop.phase_seconds[i];
+  }
+  const auto address = into.ip_address;
+  const int family = into.ip_family;
+  const auto started_at = into.started_at;
+  into = hop;
+  into.phase_seconds = phases;
+  into.ip_address = address;
+  into.ip_family = family;
+  into.started_at = started_at;
+}
+
 }  // namespace
 
 ProbeEndpoint::ProbeEndpoint(const asio::any_io_executor& executor, prometheus::Registry& registry,
@@ -102,11 +136,67 @@ asio::awaitable<Response> ProbeEndpoint::handle(const Request& request) {
 
   // Kept for the answer: a reload may replace the module while the probe runs.
   const config::ProberKind prober = module->second.prober;
-  const config::ProbeModule module_copy = query->debug ? module->second : config::ProbeModule{};
+  const config::ProbeModule module_copy = module->second;
   const auto budget = std::chrono::duration_cast<std::chrono::steady_clock::duration>(*timeout);
   const auto started = std::chrono::steady_clock::now();
   std::optional<active::ProbeReport> report =
       co_await pools_.probe(query->module, query->target, *target, budget);
+  // Redirects, as blackbox's Go client follows them: each hop through the (module, URL) pool of
+  // the URL it names (a hop to a target probed in its own right shares that target's pool).
+  config::Target hop = *target;
+  int redirects = 0;
+  while (report && module_copy.follow_redirects && is_followed_redirect(report->http_status) &&
+         !report->http_location.empty()) {
+    const auto next = redirect_target(origin_of(hop.url), hop.url.path, report->http_location);
+    // Counted like Go's client counts them (blackbox's probe_http_redirects): a redirect it
+    // refuses to follow is counted too.
+    if (!next) {
+      ++redirects;
+      fail(*report, active::Outcome::kOther,
+           "cannot follow the redirect to \"" + report->http_location + "\" (not http or https)");
+      break;
+    }
+    if (redirects == kMaxRedirects) {
+      ++redirects;
+      fail(*report, active::Outcome::kOther,
+           fmt::format("stopped after {} redirects", kMaxRedirects));
+      break;
+    }
+    config::ProbeModule hop_module = module_copy;
+    if (report->http_status == 303 || ((report->http_status == 301 || report->http_status == 302) &&
+                                       hop_module.method != "GET" && hop_module.method != "HEAD")) {
+      hop_module.method = "GET";  // as Go's client (and browsers) do
+      hop_module.body.clear();
+    }
+    std::string hop_error;
+    const auto next_target =
+        active::make_module_target(hop_module, *next, pools_.pool_settings(), hop_error);
+    if (!next_target) {
+      fail(*report, active::Outcome::kOther, "redirect to " + *next + ": " + hop_error);
+      break;
+    }
+    const auto remaining = budget - (std::chrono::steady_clock::now() - started);
+    if (remaining <= std::chrono::steady_clock::duration::zero()) {
+      fail(*report, active::Outcome::kTimeout,
+           fmt::format("the deadline passed after {} redirect(s)", redirects));
+      break;
+    }
+    auto next_report = co_await pools_.probe(query->module, *next, *next_target, remaining);
+    if (!next_report) {
+      report.reset();
+      break;
+    }
+    ++redirects;
+    add_hop(*report, *next_report);
+    report->duration_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    hop = *next_target;
+  }
+  if (report && !module_copy.follow_redirects && is_followed_redirect(report->http_status) &&
+      !report->http_location.empty()) {
+    redirects = 1;  // met and not followed: Go's CheckRedirect has counted it (blackbox's value)
+  }
+  if (report) report->http_redirects = redirects;
   if (!report) {
     // Its pool was closed or replaced underneath (a reload, or shutdown): nothing is known about
     // the target, so no probe_success 0 (a false alert) but a 503 (Prometheus records up 0).

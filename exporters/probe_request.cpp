@@ -1,5 +1,7 @@
 #include "exporters/probe_request.h"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -112,6 +114,50 @@ std::optional<std::chrono::duration<double>> probe_timeout(std::optional<std::st
   if (!(seconds >= 0)) seconds = 0;
   if (seconds > kMaxProbeTimeout.count()) seconds = kMaxProbeTimeout.count();
   return std::chrono::duration<double>(seconds);
+}
+
+std::optional<std::string> redirect_target(std::string_view origin, std::string_view path,
+                                           std::string_view location) {
+  while (!location.empty() && (location.front() == ' ' || location.front() == '\t')) {
+    location.remove_prefix(1);
+  }
+  while (!location.empty() && (location.back() == ' ' || location.back() == '\t')) {
+    location.remove_suffix(1);
+  }
+  if (const auto hash = location.find('#'); hash != std::string_view::npos) {
+    location = location.substr(0, hash);
+  }
+  if (location.empty()) return std::nullopt;
+  // A scheme: letters, digits, +, -, . before the first ':' that comes before any / ? (RFC 3986
+  // §3.1).
+  const auto colon = location.find(':');
+  const auto delimiter = location.find_first_of("/?");
+  if (colon != std::string_view::npos && colon > 0 &&
+      (delimiter == std::string_view::npos || colon < delimiter)) {
+    const std::string_view scheme = location.substr(0, colon);
+    const bool scheme_chars = std::all_of(scheme.begin(), scheme.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.';
+    });
+    if (scheme_chars) {
+      std::string lower(scheme);
+      std::transform(lower.begin(), lower.end(), lower.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      if (lower != "http" && lower != "https") return std::nullopt;
+      return lower + std::string(location.substr(colon));
+    }
+  }
+  const auto scheme_end = origin.find("://");
+  if (location.substr(0, 2) == "//") {
+    if (scheme_end == std::string_view::npos) return std::nullopt;
+    return std::string(origin.substr(0, scheme_end + 1)) + std::string(location);
+  }
+  if (location.front() == '/') return std::string(origin) + std::string(location);
+  std::string_view base = path.substr(0, path.find('?'));
+  if (base.empty()) base = "/";
+  if (location.front() == '?')
+    return std::string(origin) + std::string(base) + std::string(location);
+  return std::string(origin) + std::string(base.substr(0, base.rfind('/') + 1)) +
+         std::string(location);
 }
 
 }  // namespace connwatch::exporters

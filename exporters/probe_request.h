@@ -46,4 +46,16 @@ inline constexpr std::chrono::duration<double> kMaxProbeTimeout{120.0};
 // blackbox_exporter's default --timeout-offset.
 inline constexpr std::chrono::milliseconds kProbeTimeoutOffset{500};
 
+// Redirects a /probe follows (blackbox_exporter's Go client stops at 10 and fails the probe).
+inline constexpr int kMaxRedirects = 10;
+
+// The absolute URL a redirect's Location names (RFC 9110 §10.2.2, resolved against the request's
+// URL as RFC 3986 §5.2 does, without removing dot segments: the server resolves those). `origin`
+// is the request's "scheme://host:port", `path` its path with the query. Absolute http(s) URLs
+// are kept; "//host/p" takes the request's scheme; "/p" its origin; "?q" its path; "p" the
+// directory of its path. A fragment is dropped. nullopt for an empty Location or another scheme
+// (ftp:, mailto:): nothing /probe can follow.
+std::optional<std::string> redirect_target(std::string_view origin, std::string_view path,
+                                           std::string_view location);
+
 }  // namespace connwatch::exporters

@@ -99,6 +99,11 @@ asio::awaitable<Exchange> exchange_on(Stream& stream, PooledConnection& connecti
     exchange.retry_after = parse_retry_after(it->value(), std::chrono::system_clock::now());
   }
   if (const auto length = parser.content_length()) exchange.content_length = *length;
+  if (exchange.status >= 300 && exchange.status < 400) {
+    if (const auto it = head.find(http::field::location); it != head.end()) {
+      exchange.location = std::string(it->value());
+    }
+  }
   if (const auto it = head.find(http::field::last_modified); it != head.end()) {
     if (const auto when = parse_http_date(it->value())) {
       exchange.last_modified =

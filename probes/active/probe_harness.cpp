@@ -267,6 +267,7 @@ asio::awaitable<ProbeHarness::Attempt> ProbeHarness::attempt(
     result.content_length = exchange.content_length;
     result.body_bytes = exchange.body_bytes;
     result.last_modified = exchange.last_modified;
+    result.location = exchange.location;
     if (exchange.error) result.error = expired ? "request timeout" : exchange.error.message();
     if (result.outcome == Outcome::kHttpStatus) {
       result.error = fmt::format("unexpected HTTP status {}", exchange.status);
@@ -328,6 +329,7 @@ asio::awaitable<std::optional<ProbeReport>> ProbeHarness::run(
     report.http_content_length = a.content_length;
     report.http_body_bytes = a.body_bytes;
     report.http_last_modified = a.last_modified;
+    report.http_location = a.location;
     report.tls = a.tls.has_value();
     if (a.tls) {
       report.tls_earliest_cert_expiry = a.tls->earliest_cert_expiry;

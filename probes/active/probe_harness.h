@@ -85,6 +85,7 @@ class ProbeHarness : public std::enable_shared_from_this<ProbeHarness> {
     std::optional<std::uint64_t> content_length;
     std::uint64_t body_bytes = 0;
     std::optional<std::int64_t> last_modified;
+    std::string location;
     std::string error;
   };
   boost::asio::awaitable<Attempt> attempt(

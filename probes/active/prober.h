@@ -48,6 +48,7 @@ struct Exchange {
   std::optional<std::uint64_t> content_length;  // the Content-Length header; none: not sent
   std::uint64_t body_bytes = 0;                 // body bytes read (after de-chunking)
   std::optional<std::int64_t> last_modified;    // the Last-Modified header, Unix seconds
+  std::string location;                         // the Location header of a 3xx response
 };
 
 // `reused`: the connection served an earlier request (a tcp probe then checks it is still open).

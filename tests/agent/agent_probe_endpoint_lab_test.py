@@ -34,7 +34,7 @@ from support import AgentProcess, netns_http, skip
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dashboards"))
 import prom_harness as H  # noqa: E402  (the Prometheus server helper of the dashboards tests)
 
-UP, FAIL, REFUSED, IDLE_CLOSE = 8401, 8403, 8402, 8404
+UP, FAIL, REFUSED, IDLE_CLOSE, REDIRECT, RELATIVE = 8401, 8403, 8402, 8404, 8405, 8406
 AGENT_PORT, BLACKBOX_PORT = 9873, 9115
 SCRAPES = 8  # per target and exporter, at 1 s
 
@@ -56,7 +56,7 @@ BROKEN_MODULES = """modules:
   http_2xx:
     prober: http
     http:
-      follow_redirects: true
+      fail_if_ssl: true
 """
 
 
@@ -107,6 +107,10 @@ http {{
     server {{ listen {FAIL}; location / {{ default_type text/plain; return 503 "down\\n"; }} }}
     server {{ listen {IDLE_CLOSE}; keepalive_timeout 300ms;
              location / {{ default_type text/plain; return 200 "ok\\n"; }} }}
+    server {{ listen {REDIRECT}; location / {{ return 302 http://$server_addr:{UP}/; }} }}
+    server {{ listen {RELATIVE}; absolute_redirect off;
+             location = / {{ return 301 /final; }}
+             location = /final {{ default_type text/plain; return 200 "final\\n"; }} }}
 }}
 """)
     L.popen_server(["nginx", "-p", str(prefix), "-c", str(conf)], stdout=subprocess.DEVNULL,
@@ -153,7 +157,8 @@ class ProbeEndpointBesideBlackbox(unittest.TestCase):
         cls.access_log = start_nginx(L, cls.workdir)
         cls.targets = {name: f"http://{L.server_ip}:{port}/"
                        for name, port in (("up", UP), ("fail", FAIL), ("refused", REFUSED),
-                                          ("idle-close", IDLE_CLOSE))}
+                                          ("idle-close", IDLE_CLOSE), ("redirect", REDIRECT),
+                                          ("relative", RELATIVE))}
         cls.agent = AgentProcess(
             "[capture]\nenabled = false\n[sockets]\nenabled = false\n",
             args=("--probe.config.file", str(cls.modules)), port=AGENT_PORT,
@@ -198,7 +203,8 @@ class ProbeEndpointBesideBlackbox(unittest.TestCase):
         self.assertEqual(set(scrapes), set(self.targets.values()), self.agent.output())
         self.assertTrue(all(n >= SCRAPES for n in scrapes.values()), scrapes)
         expected = {self.targets["up"]: 1.0, self.targets["fail"]: 0.0,
-                    self.targets["refused"]: 0.0, self.targets["idle-close"]: 1.0}
+                    self.targets["refused"]: 0.0, self.targets["idle-close"]: 1.0,
+                    self.targets["redirect"]: 1.0, self.targets["relative"]: 1.0}
         for job in ("connwatch", "blackbox"):
             for fn in ("min_over_time", "max_over_time"):
                 with self.subTest(job=job, fn=fn):
@@ -221,6 +227,14 @@ class ProbeEndpointBesideBlackbox(unittest.TestCase):
                 connwatch = self.series(f'{name}{{job="connwatch"}}')
                 self.assertEqual(set(connwatch), set(self.targets.values()), name)
                 self.assertEqual(connwatch, self.series(f'{name}{{job="blackbox"}}'))
+        # Redirects followed as blackbox's Go client follows them: to another port (whose pool
+        # the "up" target shares) and to a relative Location.
+        redirects = self.series('probe_http_redirects{job="connwatch"}')
+        self.assertEqual(redirects[self.targets["redirect"]], 1.0)
+        self.assertEqual(redirects[self.targets["relative"]], 1.0)
+        self.assertEqual(redirects[self.targets["up"]], 0.0)
+        codes = self.series('probe_http_status_code{job="connwatch"}')
+        self.assertEqual(codes[self.targets["relative"]], 200.0)
         lengths = self.series('probe_http_content_length{job="connwatch"}')
         self.assertEqual(lengths[self.targets["up"]], 3.0)  # "ok\\n"
         self.assertEqual(lengths[self.targets["refused"]], 0.0)
@@ -292,7 +306,7 @@ class ProbeEndpointBesideBlackbox(unittest.TestCase):
             status, body, _ = netns_http(self.lab.client_ns, "POST",
                                          f"http://127.0.0.1:{AGENT_PORT}/-/reload")
             self.assertEqual(status, 500, body)
-            self.assertIn(f"{self.modules}:5:7: modules.http_2xx.http.follow_redirects: unknown "
+            self.assertIn(f"{self.modules}:5:7: modules.http_2xx.http.fail_if_ssl: unknown "
                           "or unsupported key", body)
             target = urllib.parse.quote(self.targets["up"], safe="")
             status, body, _ = self.get(f"target={target}&module=http_post")

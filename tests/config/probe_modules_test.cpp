@@ -20,6 +20,34 @@ std::vector<std::string> errors_of(const std::string& yaml) {
   return {};
 }
 
+TEST(ProbeModules, RedirectsAreFollowedUnlessEitherOfBlackboxsKeysSaysNot) {
+  const ProbeModules m = parse_probe_modules(R"(
+modules:
+  follows:
+    prober: http
+  explicit:
+    prober: http
+    http:
+      follow_redirects: true
+  not_new:
+    prober: http
+    http:
+      follow_redirects: false
+  not_old:
+    prober: http
+    http:
+      no_follow_redirects: true
+)",
+                                             "blackbox.yml");
+  EXPECT_TRUE(m.at("follows").follow_redirects);
+  EXPECT_TRUE(m.at("explicit").follow_redirects);
+  EXPECT_FALSE(m.at("not_new").follow_redirects);
+  EXPECT_FALSE(m.at("not_old").follow_redirects);
+  EXPECT_EQ(errors_of("modules:\n  m:\n    prober: http\n    http:\n      follow_redirects: 3\n"),
+            std::vector<std::string>{
+                "blackbox.yml:5:25: modules.m.http.follow_redirects: want true or false"});
+}
+
 TEST(ProbeModules, BlackboxExampleModulesLoadUnchanged) {
   const ProbeModules m = parse_probe_modules(R"(
 modules:

@@ -1,7 +1,7 @@
-// Fuzz target: the /probe query parser and the scrape-timeout header rule, which read what any
-// client sends. Any bytes must be accepted or rejected without reading out of bounds, an
-// accepted query always has a target (at most kMaxProbeTarget bytes) and a module, and a budget
-// is finite, >= 0 and <= kMaxProbeTimeout with or without a module timeout.
+// Fuzz target: the /probe query parser, the scrape-timeout header rule and redirect resolution,
+// which read what any client sends. Any bytes must be accepted or rejected without reading out of
+// bounds, an accepted query always has a target (at most kMaxProbeTarget bytes) and a module, and a
+// budget is finite, >= 0 and <= kMaxProbeTimeout with or without a module timeout.
 #include <chrono>
 #include <cmath>
 #include <cstddef>
@@ -21,6 +21,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   } else if (error.empty()) {
     __builtin_trap();
+  }
+  // A Location resolved against a request: absolute http(s) or nothing, never longer than the
+  // three inputs together plus a slash.
+  const std::size_t half = text.size() / 2;
+  if (const auto url = connwatch::exporters::redirect_target(
+          "http://a.test:80", text.substr(0, half), text.substr(half))) {
+    if (url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0) __builtin_trap();
+    if (url->size() > text.size() + 17 + 1) __builtin_trap();
   }
   using namespace std::chrono_literals;
   // With a module timeout and without one (the header alone decides): always finite, within

@@ -34,6 +34,27 @@ TEST(ProbeQuery, DebugIsOnOnlyForTrueAsInBlackbox) {
       << "the first of repeated keys wins";
 }
 
+TEST(RedirectTarget, ResolvesLocationsAgainstTheRequestAsRfc3986Does) {
+  const std::string_view origin = "http://api.test:8080";
+  const std::string_view path = "/v1/health?verbose=1";
+  EXPECT_EQ(redirect_target(origin, path, "https://login.test/x"), "https://login.test/x");
+  EXPECT_EQ(redirect_target(origin, path, "HTTP://Other.test/"), "http://Other.test/");
+  EXPECT_EQ(redirect_target(origin, path, "//cdn.test/a"), "http://cdn.test/a");
+  EXPECT_EQ(redirect_target(origin, path, "/login?next=%2F"),
+            "http://api.test:8080/login?next=%2F");
+  EXPECT_EQ(redirect_target(origin, path, "status"), "http://api.test:8080/v1/status");
+  EXPECT_EQ(redirect_target(origin, path, "?page=2"), "http://api.test:8080/v1/health?page=2");
+  EXPECT_EQ(redirect_target(origin, "", "a"), "http://api.test:8080/a");
+  EXPECT_EQ(redirect_target(origin, path, " /b#top "), "http://api.test:8080/b");
+  EXPECT_EQ(redirect_target(origin, path, "a:b/c"), std::nullopt) << "scheme a";
+  EXPECT_EQ(redirect_target(origin, path, "./a:b"), "http://api.test:8080/v1/./a:b")
+      << "a colon after a slash is not a scheme";
+  EXPECT_EQ(redirect_target(origin, path, "ftp://files.test/"), std::nullopt);
+  EXPECT_EQ(redirect_target(origin, path, "mailto:ops@test"), std::nullopt);
+  EXPECT_EQ(redirect_target(origin, path, ""), std::nullopt);
+  EXPECT_EQ(redirect_target(origin, path, "#only-a-fragment"), std::nullopt);
+}
+
 TEST(ProbeQuery, PlusIsASpaceAndTheFirstOfRepeatedKeysWins) {
   std::string error;
   const auto q = parse_probe_query("/probe?target=a+b&target=c&module=m1&module=m2&x=y", error);
