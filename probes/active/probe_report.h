@@ -40,8 +40,8 @@ struct ProbeReport {
   std::optional<std::uint64_t> http_content_length;  // Content-Length; none: not sent
   std::uint64_t http_body_bytes = 0;                 // body bytes read (after de-chunking)
   std::optional<std::int64_t> http_last_modified;    // Last-Modified, Unix seconds
-  std::string http_location;  // Location of a 3xx response ("" otherwise)
-  int http_redirects = 0;     // redirects /probe followed before this answer (probe_endpoint.cpp)
+  std::string http_location;                         // Location of a 3xx response ("" otherwise)
+  int http_redirects = 0;  // redirects /probe followed before this answer (probe_endpoint.cpp)
 };
 
 }  // namespace connwatch::active
