@@ -66,6 +66,9 @@ std::optional<seconds> time_of_day(std::string_view s, std::size_t pos) {
 }
 
 std::optional<system_clock::time_point> make_time(int y, unsigned mon, int d, seconds tod) {
+  // system_clock counts nanoseconds in 64 bits: its range ends in April 2262, and converting a
+  // later date would overflow (undefined behaviour). No server means such a date.
+  if (y >= 2262) return std::nullopt;
   const year_month_day date{year{y}, month{mon}, day{static_cast<unsigned>(d)}};
   if (!date.ok()) return std::nullopt;
   return system_clock::time_point(sys_days(date).time_since_epoch() + tod);

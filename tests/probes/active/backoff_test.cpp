@@ -103,6 +103,9 @@ TEST(HttpDate, ReadsTheThreeFormatsAsTheSameInstant) {
   EXPECT_EQ(parse_http_date("3600"), std::nullopt) << "delay-seconds is Retry-After's, not a date";
   EXPECT_EQ(parse_http_date("Sun, 06 Nov 1994 08:49:37 UTC"), std::nullopt);
   EXPECT_EQ(parse_http_date(""), std::nullopt);
+  // Past system_clock's range (April 2262): refused, not overflowed.
+  EXPECT_EQ(parse_http_date("Fri, 31 Dec 9999 23:59:59 GMT"), std::nullopt);
+  EXPECT_NE(parse_http_date("Fri, 31 Dec 2261 23:59:59 GMT"), std::nullopt);
 }
 
 TEST(RetryAfter, ReadsSecondsAndHttpDates) {
