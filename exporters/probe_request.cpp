@@ -142,7 +142,11 @@ std::optional<std::string> redirect_target(std::string_view origin, std::string_
       std::string lower(scheme);
       std::transform(lower.begin(), lower.end(), lower.begin(),
                      [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      if (lower != "http" && lower != "https") return std::nullopt;
+      // Another scheme, or http(s) without an authority ("http:x", which Go's client refuses:
+      // no host): nothing /probe can follow.
+      if ((lower != "http" && lower != "https") || location.substr(colon, 3) != "://") {
+        return std::nullopt;
+      }
       return lower + std::string(location.substr(colon));
     }
   }

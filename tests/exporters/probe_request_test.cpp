@@ -51,6 +51,8 @@ TEST(RedirectTarget, ResolvesLocationsAgainstTheRequestAsRfc3986Does) {
       << "a colon after a slash is not a scheme";
   EXPECT_EQ(redirect_target(origin, path, "ftp://files.test/"), std::nullopt);
   EXPECT_EQ(redirect_target(origin, path, "mailto:ops@test"), std::nullopt);
+  EXPECT_EQ(redirect_target(origin, path, "http::tarvx"), std::nullopt) << "no authority (fuzzed)";
+  EXPECT_EQ(redirect_target(origin, path, "https:/one-slash"), std::nullopt);
   EXPECT_EQ(redirect_target(origin, path, ""), std::nullopt);
   EXPECT_EQ(redirect_target(origin, path, "#only-a-fragment"), std::nullopt);
 }
