@@ -8,7 +8,7 @@ import time
 import unittest
 
 import lab
-from support import AgentProcess, parse_metrics, promtool, sample
+from support import AgentProcess, parse_metrics, promtool, sample, wait_until
 
 OK, ABORTING, REFUSED = 8080, 8081, 8082
 N_REFUSED, N_ABORTED, N_CHURNED = 5, 4, 7
@@ -16,14 +16,6 @@ N_REFUSED, N_ABORTED, N_CHURNED = 5, 4, 7
 # is a reset too (port "other"), and not one of them.
 LAB_PORTS = (OK, ABORTING, REFUSED)
 
-
-def wait_until(predicate, timeout=8.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 class AgentInTheLab(unittest.TestCase):

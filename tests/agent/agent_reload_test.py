@@ -13,11 +13,10 @@ series and no reset count ever goes down across a reload. Needs root and the lab
 without them."""
 import os
 import signal
-import time
 import unittest
 
 import lab
-from support import AgentProcess, sample
+from support import AgentProcess, sample, wait_until
 
 ABORT, OLD, NEW1, NEW2 = 8490, 8491, 8492, 8493
 N = 20
@@ -27,14 +26,6 @@ def status_fields(path):
     with open(path) as f:
         return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
 
-
-def wait_until(predicate, timeout=8.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 def config(ports, interface="any", user="nobody", enabled=True):

@@ -174,6 +174,17 @@ class AgentProcess:
         self.close()
 
 
+def wait_until(predicate, timeout=8.0, interval=0.1):
+    """Polls predicate() every `interval` s until it is truthy or `timeout` s have passed; returns
+    its last value (so a caller can assert on it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
 def run_agent(*args, timeout=30, **kwargs):
     """Runs the agent to completion: CompletedProcess with text stdout/stderr."""
     return subprocess.run([AGENT, *args], capture_output=True, text=True, timeout=timeout, **kwargs)

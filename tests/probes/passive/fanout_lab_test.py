@@ -25,7 +25,7 @@ import time
 import unittest
 
 import lab
-from support import AGENT, AgentProcess, sample
+from support import AGENT, AgentProcess, sample, wait_until
 
 CLOSED_PORTS = [9101, 9102, 9103, 9104]  # lab-server "ok"
 RESET_PORTS = [9111, 9112]  # lab-server "rst-after-accept"
@@ -47,14 +47,6 @@ threads = {threads}
 enabled = false
 """
 
-
-def wait_until(predicate, timeout=10.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 def tcp_counts(metrics):
@@ -117,7 +109,7 @@ class FanoutCapture(unittest.TestCase):
         """Metrics once the counts are in, and one more ring hand-over (250 ms) after."""
         wait_until(lambda: total(agent.metrics(), "connwatch_tcp_connections_total")
                    >= connections and total(agent.metrics(), "connwatch_tcp_resets_total")
-                   >= resets)
+                   >= resets, timeout=10.0)
         time.sleep(0.6)
         return agent.metrics()
 
@@ -148,7 +140,8 @@ class FanoutCapture(unittest.TestCase):
         self.assertEqual(total(counts, "connwatch_tcp_peer_resets_total"), rsts_sent)
 
     def run_both(self, L, agent):
-        self.assertTrue(wait_until(lambda: sample(agent.metrics(), "connwatch_capture_up") == 1),
+        self.assertTrue(wait_until(lambda: sample(agent.metrics(), "connwatch_capture_up") == 1,
+                                   timeout=10.0),
                         agent.output())
         self.assertEqual(packet_sockets(L), 1)
         started = time.monotonic()
@@ -166,7 +159,7 @@ class FanoutCapture(unittest.TestCase):
         agent.write_config(config(L, 2))
         status, body, _ = agent.post("/-/reload")
         self.assertEqual(status, 200, body + agent.output())
-        self.assertTrue(wait_until(lambda: packet_sockets(L) == 2), agent.output())
+        self.assertTrue(wait_until(lambda: packet_sockets(L) == 2, timeout=10.0), agent.output())
         self.assertEqual(sample(agent.metrics(), "connwatch_capture_up"), 1)
         self.traffic(L)
         both = tcp_counts(self.settle(agent, 2 * MADE_CONNECTIONS,

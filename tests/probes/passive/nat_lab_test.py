@@ -24,7 +24,7 @@ import unittest
 from pathlib import Path
 
 import lab
-from support import AGENT, AgentProcess, sample
+from support import AGENT, AgentProcess, sample, wait_until
 
 REFUSED = 10
 PORT = 9719  # no listener in the server namespace
@@ -34,14 +34,6 @@ INNER_IP, ROUTER_INNER_IP = "10.78.0.2", "10.78.0.1"
 def ip(*args, check=True):
     return subprocess.run(["ip", *args], check=check, capture_output=True, text=True, timeout=30)
 
-
-def wait_until(predicate, timeout=8.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 class AgentBehindMasquerade(unittest.TestCase):
