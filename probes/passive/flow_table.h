@@ -134,10 +134,6 @@ class FlowTable {
       }
     }
   }
-  void expire(PacketTime now, const Timeouts& timeouts) {
-    set_timeouts(timeouts);
-    expire(now);
-  }
 
   // Stable handles for cross-references between flows (FlowTracker's NAT aliases): an entry's
   // position and hash, and back. at() is nullptr once that entry was removed or reused by

@@ -78,17 +78,17 @@ TEST(FlowTable, EvictsClosedFlowsFirst) {
 TEST(FlowTable, ExpiresEachListOnItsOwnTimeout) {
   FlowTable<int> table(8);
   bool inserted = false;
-  const FlowTable<int>::Timeouts timeouts = {PacketTime(300s), PacketTime(7200s), PacketTime(60s)};
+  table.set_timeouts({PacketTime(300s), PacketTime(7200s), PacketTime(60s)});
   table.find_or_insert(key(1), PacketTime(0s), inserted);  // opening
   table.close(table.find_or_insert(key(2), PacketTime(0s), inserted));
   table.move_to(table.find_or_insert(key(3), PacketTime(0s), inserted), FlowList::kLongLived);
-  table.expire(PacketTime(61s), timeouts);
+  table.expire(PacketTime(61s));
   EXPECT_NE(table.find(key(1)), nullptr);
   EXPECT_EQ(table.find(key(2)), nullptr);
-  table.expire(PacketTime(300s), timeouts);
+  table.expire(PacketTime(300s));
   EXPECT_EQ(table.find(key(1)), nullptr);
   EXPECT_NE(table.find(key(3)), nullptr) << "an established flow is not idle after 5 minutes";
-  table.expire(PacketTime(7200s), timeouts);
+  table.expire(PacketTime(7200s));
   EXPECT_EQ(table.size(), 0u);
   EXPECT_EQ(table.expired(), 3u);
 }
