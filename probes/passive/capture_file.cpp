@@ -82,17 +82,9 @@ PacketTime to_packet_time(std::uint64_t seconds, std::uint64_t fraction,
   constexpr std::uint64_t kMicro = 1000000;
   // fraction < units_per_second: exact while fraction * 10^6 fits 64 bits (resolutions down to
   // 2^-44 s), else (finer, seen only in fuzzed files) scaled the other way round.
-  // The two resolutions of nearly every file first: divisions by a constant are multiplies, a
-  // division by a variable is tens of cycles on every packet.
-  std::uint64_t micros;
-  if (units_per_second == kMicro) {
-    micros = fraction;
-  } else if (units_per_second == 1000 * kMicro) {
-    micros = fraction / 1000;
-  } else {
-    micros = units_per_second <= UINT64_MAX / kMicro ? fraction * kMicro / units_per_second
-                                                     : fraction / (units_per_second / kMicro);
-  }
+  const std::uint64_t micros = units_per_second <= UINT64_MAX / kMicro
+                                   ? fraction * kMicro / units_per_second
+                                   : fraction / (units_per_second / kMicro);
   return PacketTime(static_cast<std::int64_t>(seconds * 1000000 + micros));
 }
 
