@@ -134,69 +134,13 @@ asio::awaitable<Response> ProbeEndpoint::handle(const Request& request) {
     InFlight& operator=(const InFlight&) = delete;
   } in_flight(in_flight_);
 
-  // Kept for the answer: a reload may replace the module while the probe runs.
-  const config::ProberKind prober = module->second.prober;
+  // Kept for redirects and the answer: a reload may replace the module while the probe runs.
   const config::ProbeModule module_copy = module->second;
   const auto budget = std::chrono::duration_cast<std::chrono::steady_clock::duration>(*timeout);
   const auto started = std::chrono::steady_clock::now();
   std::optional<active::ProbeReport> report =
       co_await pools_.probe(query->module, query->target, *target, budget);
-  // Redirects, as blackbox's Go client follows them: each hop through the (module, URL) pool of
-  // the URL it names (a hop to a target probed in its own right shares that target's pool).
-  config::Target hop = *target;
-  int redirects = 0;
-  while (report && module_copy.follow_redirects && is_followed_redirect(report->http_status) &&
-         !report->http_location.empty()) {
-    const auto next = redirect_target(origin_of(hop.url), hop.url.path, report->http_location);
-    // Counted like Go's client counts them (blackbox's probe_http_redirects): a redirect it
-    // refuses to follow is counted too.
-    if (!next) {
-      ++redirects;
-      fail(*report, active::Outcome::kOther,
-           "cannot follow the redirect to \"" + report->http_location + "\" (not http or https)");
-      break;
-    }
-    if (redirects == kMaxRedirects) {
-      ++redirects;
-      fail(*report, active::Outcome::kOther,
-           fmt::format("stopped after {} redirects", kMaxRedirects));
-      break;
-    }
-    config::ProbeModule hop_module = module_copy;
-    if (report->http_status == 303 || ((report->http_status == 301 || report->http_status == 302) &&
-                                       hop_module.method != "GET" && hop_module.method != "HEAD")) {
-      hop_module.method = "GET";  // as Go's client (and browsers) do
-      hop_module.body.clear();
-    }
-    std::string hop_error;
-    const auto next_target =
-        active::make_module_target(hop_module, *next, pools_.pool_settings(), hop_error);
-    if (!next_target) {
-      fail(*report, active::Outcome::kOther, "redirect to " + *next + ": " + hop_error);
-      break;
-    }
-    const auto remaining = budget - (std::chrono::steady_clock::now() - started);
-    if (remaining <= std::chrono::steady_clock::duration::zero()) {
-      fail(*report, active::Outcome::kTimeout,
-           fmt::format("the deadline passed after {} redirect(s)", redirects));
-      break;
-    }
-    auto next_report = co_await pools_.probe(query->module, *next, *next_target, remaining);
-    if (!next_report) {
-      report.reset();
-      break;
-    }
-    ++redirects;
-    add_hop(*report, *next_report);
-    report->duration_seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    hop = *next_target;
-  }
-  if (report && !module_copy.follow_redirects && is_followed_redirect(report->http_status) &&
-      !report->http_location.empty()) {
-    redirects = 1;  // met and not followed: Go's CheckRedirect has counted it (blackbox's value)
-  }
-  if (report) report->http_redirects = redirects;
+  co_await follow_redirects(query->module, module_copy, *target, started, budget, report);
   if (!report) {
     // Its pool was closed or replaced underneath (a reload, or shutdown): nothing is known about
     // the target, so no probe_success 0 (a false alert) but a 503 (Prometheus records up 0).
@@ -218,7 +162,8 @@ asio::awaitable<Response> ProbeEndpoint::handle(const Request& request) {
                          render_probe_debug(module_copy, query->target,
                                             std::chrono::duration<double>(budget).count(), *report),
                          "text/plain; charset=utf-8")
-                   : text_response(request, http::status::ok, render_probe_answer(prober, *report),
+                   : text_response(request, http::status::ok,
+                                   render_probe_answer(module_copy.prober, *report),
                                    "text/plain; version=0.0.4; charset=utf-8");
   if (request.method() == http::verb::head) {
     const auto length = response.body().size();
@@ -226,6 +171,69 @@ asio::awaitable<Response> ProbeEndpoint::handle(const Request& request) {
     response.content_length(length);
   }
   co_return response;
+}
+
+asio::awaitable<void> ProbeEndpoint::follow_redirects(const std::string& module_name,
+                                                      const config::ProbeModule& module,
+                                                      config::Target first,
+                                                      std::chrono::steady_clock::time_point started,
+                                                      std::chrono::steady_clock::duration budget,
+                                                      std::optional<active::ProbeReport>& report) {
+  // A hop to a target probed in its own right shares that target's (module, URL) pool.
+  config::Target hop = std::move(first);
+  int redirects = 0;
+  while (report && module.follow_redirects && is_followed_redirect(report->http_status) &&
+         !report->http_location.empty()) {
+    const auto next = redirect_target(origin_of(hop.url), hop.url.path, report->http_location);
+    // Counted like Go's client counts them (blackbox's probe_http_redirects): a redirect it
+    // refuses to follow is counted too.
+    if (!next) {
+      ++redirects;
+      fail(*report, active::Outcome::kOther,
+           "cannot follow the redirect to \"" + report->http_location + "\" (not http or https)");
+      break;
+    }
+    if (redirects == kMaxRedirects) {
+      ++redirects;
+      fail(*report, active::Outcome::kOther,
+           fmt::format("stopped after {} redirects", kMaxRedirects));
+      break;
+    }
+    config::ProbeModule hop_module = module;
+    if (report->http_status == 303 || ((report->http_status == 301 || report->http_status == 302) &&
+                                       hop_module.method != "GET" && hop_module.method != "HEAD")) {
+      hop_module.method = "GET";  // as Go's client (and browsers) do
+      hop_module.body.clear();
+    }
+    std::string hop_error;
+    const auto next_target =
+        active::make_module_target(hop_module, *next, pools_.pool_settings(), hop_error);
+    if (!next_target) {
+      fail(*report, active::Outcome::kOther, "redirect to " + *next + ": " + hop_error);
+      break;
+    }
+    const auto remaining = budget - (std::chrono::steady_clock::now() - started);
+    if (remaining <= std::chrono::steady_clock::duration::zero()) {
+      fail(*report, active::Outcome::kTimeout,
+           fmt::format("the deadline passed after {} redirect(s)", redirects));
+      break;
+    }
+    auto next_report = co_await pools_.probe(module_name, *next, *next_target, remaining);
+    if (!next_report) {
+      report.reset();
+      break;
+    }
+    ++redirects;
+    add_hop(*report, *next_report);
+    report->duration_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    hop = *next_target;
+  }
+  if (report && !module.follow_redirects && is_followed_redirect(report->http_status) &&
+      !report->http_location.empty()) {
+    redirects = 1;  // met and not followed: Go's CheckRedirect has counted it (blackbox's value)
+  }
+  if (report) report->http_redirects = redirects;
 }
 
 }  // namespace connwatch::exporters

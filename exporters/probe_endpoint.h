@@ -50,6 +50,16 @@ class ProbeEndpoint {
 
  private:
   boost::asio::awaitable<Response> handle(const Request& request);
+  // Follows the redirects `report` (the first probe of `first`, module `module_name`) answered
+  // with, as blackbox's Go client does: each hop through the pool of the URL it names, within
+  // `budget` from `started`. Leaves the answer to give in `report` (nullopt: a hop's pool was
+  // closed underneath), its http_redirects counted as Go's client counts them.
+  boost::asio::awaitable<void> follow_redirects(const std::string& module_name,
+                                                const config::ProbeModule& module,
+                                                config::Target first,
+                                                std::chrono::steady_clock::time_point started,
+                                                std::chrono::steady_clock::duration budget,
+                                                std::optional<active::ProbeReport>& report);
 
   config::ProbeModules modules_;
   bool have_module_file_;
