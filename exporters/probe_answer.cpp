@@ -181,8 +181,7 @@ std::string render_probe_debug(const config::ProbeModule& module, std::string_vi
                       report.duration_seconds, report.error.empty() ? "" : ": ", report.error);
   logs += report.success ? "Probe succeeded\n" : "Probe failed\n";
 
-  std::string config =
-      fmt::format("prober: {}\n", module.prober == config::ProberKind::kHttp ? "http" : "tcp");
+  std::string config = fmt::format("prober: {}\n", config::to_string(module.prober));
   config += module.timeout.count() > 0
                 ? fmt::format("timeout: {} ms\n", module.timeout.count())
                 : std::string("timeout: not set (the scrape's timeout minus 0.5 s)\n");
